@@ -1,0 +1,221 @@
+import { hostname } from "node:os";
+import { WaitTimeoutError } from "../errors/index.js";
+import type { Middleware } from "../middleware/hooks.js";
+import { Pipeline } from "../middleware/pipeline.js";
+import { validationMiddleware } from "../middleware/validation/middleware.js";
+import { createLogger, type Logger } from "../observability/logger.js";
+import { Registry } from "../registry/registry.js";
+import { dependencyName } from "../service/define.js";
+import type { Service } from "../service/service.js";
+import type { CallFn, EmitFn } from "../service/typed.js";
+import type { AnyServiceDefinition, Dependency } from "../service/types.js";
+import { Emitter } from "./emitter.js";
+import { setInternals } from "./internals.js";
+import { Invoker } from "./invoker.js";
+import { type BrokerState, Lifecycle } from "./lifecycle.js";
+import { loadService } from "./loader.js";
+import type { BrokerOptions } from "./options.js";
+
+/**
+ * One node: hosts services, routes calls and events, runs middlewares, and starts and stops
+ * everything in order. The work is done by small parts (invoker, emitter, lifecycle, loader);
+ * this class wires them together.
+ *
+ * @example
+ * ```ts
+ * const broker = new ServiceBroker({ nodeID: "n1" });
+ * broker.createService(math);
+ * await broker.start();
+ * const sum = await broker.call("math.add", { a: 1, b: 2 });
+ * await broker.stop();
+ * ```
+ */
+export class ServiceBroker {
+  readonly nodeID: string;
+  readonly namespace: string;
+  readonly logger: Logger;
+  readonly registry = new Registry();
+  readonly options: Readonly<BrokerOptions>;
+  /** Calls an action by name; typed for services listed in `Services`. */
+  call!: CallFn;
+  /** Emits an event to one handler per subscribing group. */
+  emit!: EmitFn;
+  /** Emits an event to every handler. */
+  broadcast!: EmitFn;
+  readonly #pipeline = new Pipeline();
+  readonly #invoker: Invoker;
+  readonly #emitter: Emitter;
+  readonly #lifecycle = new Lifecycle();
+
+  constructor(options: BrokerOptions = {}) {
+    this.options = options;
+    this.nodeID =
+      options.nodeID ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
+    this.namespace = options.namespace ?? "";
+    this.logger = createLogger(options.logger, {
+      nodeID: this.nodeID,
+      ns: this.namespace || undefined,
+    });
+    this.#invoker = new Invoker(this, this.registry, {
+      requestTimeout: options.requestTimeout ?? 10_000,
+      maxCallLevel: options.maxCallLevel ?? 100,
+    });
+    this.#emitter = new Emitter(this, this.registry, this.logger);
+    if (options.validation !== false) this.#pipeline.add(validationMiddleware());
+    for (const mw of options.middlewares ?? []) this.#pipeline.add(mw);
+    this.#rewire();
+    setInternals(this, {
+      pipeline: this.#pipeline,
+      invoker: this.#invoker,
+      emitter: this.#emitter,
+      rewire: () => this.#rewire(),
+    });
+    if (options.transporter !== undefined && !options.transporter.startsWith("memory://")) {
+      throw new TypeError(`Transporter '${options.transporter}' is not supported by this build.`);
+    }
+  }
+
+  /** Where the broker is in its life. */
+  get state(): BrokerState {
+    return this.#lifecycle.state;
+  }
+
+  /** The emitter, for observers such as the test kit's `waitForEvent`. */
+  get events(): Pick<Emitter, "observe"> {
+    return this.#emitter;
+  }
+
+  /**
+   * Adds a middleware. Handlers already registered are wrapped again, so order is kept:
+   * later middlewares wrap earlier ones.
+   */
+  use(middleware: Middleware): this {
+    this.#pipeline.add(middleware);
+    middleware.created?.(this);
+    this.#rewire();
+    return this;
+  }
+
+  /**
+   * Creates a service from its definition on this node. Its `created` hook runs now; `started`
+   * runs when the broker starts (at once if it already has).
+   */
+  createService(definition: AnyServiceDefinition): Service {
+    const { service, actions, listeners } = loadService(definition, this, this.logger);
+    for (const action of actions) this.#pipeline.wrapAction(action);
+    for (const listener of listeners) this.#pipeline.wrapEvent(listener);
+    this.registry.addService(service, actions, listeners);
+    this.#lifecycle.trackCreated(definition.created?.(service));
+    if (this.state === "started") {
+      void this.#lifecycle.startAll([service], this.#startHost()).catch((err: unknown) => {
+        this.logger.error(
+          { err, service: service.fullName },
+          `Service '${service.fullName}' failed to start`,
+        );
+      });
+    }
+    return service;
+  }
+
+  /** Starts every service (dependencies first). Rejects, with nothing left running, if one fails. */
+  async start(): Promise<void> {
+    if (this.state === "started" || this.state === "starting") return;
+    this.#lifecycle.state = "starting";
+    this.#invoker.accepting = true;
+    this.#emitter.accepting = true;
+    try {
+      await this.#pipeline.run("starting", this);
+      await this.#lifecycle.startAll([...this.registry.services.values()], this.#startHost());
+      await this.#pipeline.run("started", this);
+    } catch (err) {
+      this.#lifecycle.state = "stopped";
+      this.#invoker.accepting = false;
+      this.#emitter.accepting = false;
+      throw err;
+    }
+    this.#lifecycle.state = "started";
+    this.logger.info(
+      { services: [...this.registry.services.keys()] },
+      `Node '${this.nodeID}' started with ${this.registry.services.size} service(s)`,
+    );
+  }
+
+  /** Stops every service in reverse order of start, then refuses new calls. */
+  async stop(): Promise<void> {
+    if (this.state === "stopped" || this.state === "stopping" || this.state === "created") {
+      this.#lifecycle.state = "stopped";
+      return;
+    }
+    this.#lifecycle.state = "stopping";
+    await this.#pipeline.run("stopping", this);
+    await this.#lifecycle.stopAll(this.#startHost());
+    this.#invoker.accepting = false;
+    this.#emitter.accepting = false;
+    await this.#pipeline.run("stopped", this);
+    this.#lifecycle.state = "stopped";
+    this.logger.info(`Node '${this.nodeID}' stopped`);
+  }
+
+  /**
+   * Resolves once every named service is available (started here, or announced by another node).
+   * Rejects with `WaitTimeoutError` naming the missing ones after `timeout` ms (0 waits forever).
+   */
+  waitForServices(
+    names: Dependency | readonly Dependency[],
+    timeout = this.options.dependencyTimeout ?? 30_000,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const wanted = (Array.isArray(names) ? names : [names]).map(dependencyName);
+    return this.#waitFor(wanted, timeout, signal);
+  }
+
+  #waitFor(wanted: readonly string[], timeout: number, signal?: AbortSignal): Promise<void> {
+    const missing = () => wanted.filter((name) => !this.registry.isAvailable(name));
+    if (missing().length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const finish = (err?: unknown) => {
+        unwatch();
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onAbort = () => finish(signal?.reason ?? new Error("aborted"));
+      const unwatch = this.registry.watch(() => {
+        if (missing().length === 0) finish();
+      });
+      const timer =
+        timeout > 0
+          ? setTimeout(
+              () => finish(new WaitTimeoutError(`services ${missing().join(", ")}`, timeout)),
+              timeout,
+            )
+          : undefined;
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  #startHost() {
+    return {
+      logger: this.logger,
+      waitFor: (names: readonly string[], signal: AbortSignal) =>
+        this.#waitFor(names, this.options.dependencyTimeout ?? 30_000, signal),
+      markAvailable: (service: Service, available: boolean) =>
+        this.registry.setAvailable(service.fullName, available),
+    };
+  }
+
+  /** Re-applies the middleware list to every handler and to call/emit/broadcast. */
+  #rewire(): void {
+    for (const action of this.registry.actions.values()) this.#pipeline.wrapAction(action);
+    for (const listener of this.registry.listeners) this.#pipeline.wrapEvent(listener);
+    const invoker = this.#invoker;
+    const emitter = this.#emitter;
+    this.call = this.#pipeline.wrapCall((n, p, o) => invoker.call(n, p, o)) as CallFn;
+    this.emit = this.#pipeline.wrapEmit((e, p, o) => emitter.emit(e, p, o), "emit") as EmitFn;
+    this.broadcast = this.#pipeline.wrapEmit(
+      (e, p, o) => emitter.broadcast(e, p, o),
+      "broadcast",
+    ) as EmitFn;
+  }
+}

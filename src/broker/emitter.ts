@@ -1,0 +1,151 @@
+import { BrokerStoppedError } from "../errors/index.js";
+import type { Logger } from "../observability/logger.js";
+import type { LocalListener } from "../registry/local.js";
+import type { Registry } from "../registry/registry.js";
+import { Context, type ContextHost } from "./context.js";
+import type { EmitOptions } from "./options.js";
+
+/** Told after a local handler finished with an event (error set when it threw). */
+export type HandledObserver = (
+  ctx: Context<unknown>,
+  listener: LocalListener,
+  error: unknown,
+) => void;
+
+/**
+ * Delivers events to the remote side. Receives the groups this node does not serve itself (for
+ * `emit`), or `undefined` for a broadcast; returns the groups it delivered to.
+ */
+export type RemoteEmit = (
+  event: string,
+  payload: unknown,
+  opts: EmitOptions | undefined,
+  broadcast: boolean,
+) => Promise<void>;
+
+/**
+ * Delivers events to local handlers: `emit` to one handler per balancing group, `broadcast` to
+ * all. Handlers run detached from the emitter: their failures are logged, never thrown back.
+ */
+export class Emitter {
+  remote: RemoteEmit | undefined;
+  accepting = true;
+  readonly #observers = new Set<HandledObserver>();
+  readonly #roundRobin = new Map<string, number>();
+
+  constructor(
+    private readonly host: ContextHost,
+    private readonly registry: Registry,
+    private readonly logger: Logger,
+  ) {}
+
+  emit(event: string, payload: unknown, opts: EmitOptions | undefined): Promise<void> {
+    return this.#dispatch(event, payload, opts, false);
+  }
+
+  broadcast(event: string, payload: unknown, opts: EmitOptions | undefined): Promise<void> {
+    return this.#dispatch(event, payload, opts, true);
+  }
+
+  /** Runs `observer` after every local delivery until the returned function is called. */
+  observe(observer: HandledObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
+  /** Runs one delivery that arrived from another node on the local listeners it names. */
+  deliver(
+    listener: LocalListener,
+    event: string,
+    payload: unknown,
+    opts: EmitOptions | undefined,
+  ): void {
+    this.#run(listener, event, payload, opts);
+  }
+
+  /** Local listeners that should get `event`: all of them, or one per group. */
+  localTargets(
+    event: string,
+    groups: readonly string[] | undefined,
+    all: boolean,
+  ): LocalListener[] {
+    const listeners = this.registry.listenersFor(event);
+    const wanted =
+      groups === undefined ? listeners : listeners.filter((l) => groups.includes(l.group));
+    if (all) return wanted;
+    const byGroup = new Map<string, LocalListener[]>();
+    for (const l of wanted) {
+      const list = byGroup.get(l.group);
+      if (list) list.push(l);
+      else byGroup.set(l.group, [l]);
+    }
+    const picked: LocalListener[] = [];
+    for (const [group, list] of byGroup) picked.push(this.#pick(`${event}\0${group}`, list));
+    return picked;
+  }
+
+  #dispatch(
+    event: string,
+    payload: unknown,
+    opts: EmitOptions | undefined,
+    all: boolean,
+  ): Promise<void> {
+    if (!this.accepting) return Promise.reject(new BrokerStoppedError(this.host.nodeID));
+    if (this.remote !== undefined && !event.startsWith("$")) {
+      return this.remote(event, payload, opts, all);
+    }
+    for (const listener of this.localTargets(event, opts?.groups, all)) {
+      this.#run(listener, event, payload, opts);
+    }
+    return Promise.resolve();
+  }
+
+  #pick(key: string, list: LocalListener[]): LocalListener {
+    if (list.length === 1) return list[0]!;
+    const next = ((this.#roundRobin.get(key) ?? -1) + 1) % list.length;
+    this.#roundRobin.set(key, next);
+    return list[next]!;
+  }
+
+  #run(
+    listener: LocalListener,
+    event: string,
+    payload: unknown,
+    opts: EmitOptions | undefined,
+  ): void {
+    const ctx = new Context(this.host, {
+      name: event,
+      params: payload,
+      meta: opts?.meta,
+      parent: opts?.parentCtx,
+      service: listener.service,
+    });
+    let result: unknown;
+    try {
+      result = listener.handler(ctx);
+    } catch (err) {
+      this.#failed(ctx, listener, err);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        () => this.#handled(ctx, listener, undefined),
+        (err: unknown) => this.#failed(ctx, listener, err),
+      );
+    } else {
+      this.#handled(ctx, listener, undefined);
+    }
+  }
+
+  #failed(ctx: Context<unknown>, listener: LocalListener, err: unknown): void {
+    this.logger.error(
+      { err, event: ctx.name, service: listener.service.fullName, requestID: ctx.requestID },
+      `Handler of event '${ctx.name}' in '${listener.service.fullName}' failed`,
+    );
+    this.#handled(ctx, listener, err);
+  }
+
+  #handled(ctx: Context<unknown>, listener: LocalListener, err: unknown): void {
+    for (const observer of this.#observers) observer(ctx, listener, err);
+  }
+}

@@ -1,0 +1,127 @@
+import {
+  BrokerStoppedError,
+  MaxCallLevelError,
+  RequestTimeoutError,
+  ServiceNotFoundError,
+} from "../errors/index.js";
+import type { LocalAction } from "../registry/local.js";
+import type { Registry } from "../registry/registry.js";
+import { Context, type ContextHost } from "./context.js";
+import type { CallOptions } from "./options.js";
+
+/** Sends a call to another node; `undefined` when no other node offers the action. */
+export type RemoteCall = (
+  name: string,
+  params: unknown,
+  opts: CallOptions | undefined,
+  timeout: number,
+) => Promise<unknown> | undefined;
+
+/** Settings the invoker reads on every call. */
+export interface InvokerSettings {
+  requestTimeout: number;
+  maxCallLevel: number;
+}
+
+/**
+ * Routes one call: to the local action when this node serves it (no serialization, one context
+ * allocated), otherwise to `remote`. Always answers with a promise, never throws synchronously.
+ */
+export class Invoker {
+  /** Set by the transit layer when the broker has a transporter. */
+  remote: RemoteCall | undefined;
+  /** False once the broker is stopped: new calls are refused. */
+  accepting = true;
+
+  constructor(
+    private readonly host: ContextHost,
+    private readonly registry: Registry,
+    private readonly settings: InvokerSettings,
+  ) {}
+
+  call(name: string, params: unknown, opts: CallOptions | undefined): Promise<unknown> {
+    try {
+      if (!this.accepting) throw new BrokerStoppedError(this.host.nodeID);
+      const parent = opts?.parentCtx;
+      const action = this.registry.actions.get(name);
+      const onThisNode = opts?.nodeID === undefined || opts.nodeID === this.host.nodeID;
+      if (action !== undefined && onThisNode && visibleTo(action, parent)) {
+        return this.local(action, params, opts, parent);
+      }
+      const remote = this.remote?.(name, params, opts, this.timeoutOf(undefined, opts));
+      if (remote !== undefined) return remote;
+      throw new ServiceNotFoundError(name, { nodeID: this.host.nodeID });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Runs a call that arrived from another node on a local action. */
+  callFromRemote(action: LocalAction, ctx: Context): Promise<unknown> {
+    return settle(action.handler(ctx));
+  }
+
+  private local(
+    action: LocalAction,
+    params: unknown,
+    opts: CallOptions | undefined,
+    parent: Context | undefined,
+  ): Promise<unknown> {
+    const explicit = opts?.timeout ?? action.definition.timeout;
+    const ctx = new Context(this.host, {
+      name: action.name,
+      params,
+      meta: opts?.meta,
+      parent,
+      service: action.service,
+      // The broker's default budget is applied per remote hop; only an explicit timeout (or one
+      // inherited from the parent) becomes a deadline here, which keeps clock reads off the
+      // local fast path.
+      timeout: explicit,
+      requestID: opts?.requestID,
+    });
+    if (ctx.level > this.settings.maxCallLevel) throw new MaxCallLevelError(ctx.level);
+    if (parent !== undefined && ctx.deadline !== 0 && ctx.deadline <= Date.now()) {
+      throw new RequestTimeoutError(action.name, 0, {
+        data: { action: action.name, reason: "deadline passed" },
+      });
+    }
+    const result = settle(action.handler(ctx));
+    // A handler on this node is only raced against a timer when a timeout was asked for
+    // explicitly; the default budget still travels in ctx.deadline to any remote call it makes.
+    return explicit ? withTimeout(result, explicit, action.name) : result;
+  }
+
+  private timeoutOf(action: LocalAction | undefined, opts: CallOptions | undefined): number {
+    const explicit = opts?.timeout ?? action?.definition.timeout;
+    const parentLeft = opts?.parentCtx?.deadline ? opts.parentCtx.deadline - Date.now() : undefined;
+    const own = explicit ?? this.settings.requestTimeout;
+    if (parentLeft === undefined) return own;
+    return own === 0 ? parentLeft : Math.min(own, parentLeft);
+  }
+}
+
+function visibleTo(action: LocalAction, parent: Context | undefined): boolean {
+  return action.visibility !== "private" || parent?.service === action.service;
+}
+
+/** Turns a handler's return value (value, promise or sync throw already caught) into a promise. */
+function settle(value: unknown): Promise<unknown> {
+  return value instanceof Promise ? value : Promise.resolve(value);
+}
+
+function withTimeout(result: Promise<unknown>, ms: number, name: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new RequestTimeoutError(name, ms)), ms);
+    result.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}

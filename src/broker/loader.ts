@@ -1,0 +1,80 @@
+import { ServiceSchemaError } from "../errors/index.js";
+import type { Logger } from "../observability/logger.js";
+import type { ActionHandler, EventHandler, LocalAction, LocalListener } from "../registry/local.js";
+import { Service, type ServiceHost } from "../service/service.js";
+import type {
+  ActionDefinition,
+  AnyServiceDefinition,
+  EventDefinition,
+  Visibility,
+} from "../service/types.js";
+
+const VISIBILITIES: readonly Visibility[] = ["published", "public", "protected", "private"];
+
+/** A service turned into what the registry stores. */
+export interface LoadedService {
+  service: Service;
+  actions: LocalAction[];
+  listeners: LocalListener[];
+}
+
+/**
+ * Checks a definition and builds the running service with its actions and listeners. Every
+ * mistake is reported with the service and member it concerns, at `createService` time.
+ */
+export function loadService(
+  def: AnyServiceDefinition,
+  host: ServiceHost,
+  logger: Logger,
+): LoadedService {
+  if (typeof def !== "object" || def === null) {
+    throw new ServiceSchemaError("A service definition must be an object (use defineService).");
+  }
+  if (typeof def.name !== "string" || !/^[\w$-]+$/.test(def.name)) {
+    throw new ServiceSchemaError(
+      `Service name ${JSON.stringify(def.name)} is invalid: use letters, digits, '_', '-' or '$'.`,
+    );
+  }
+  const service = new Service(def, host, logger);
+  const actions = Object.entries((def.actions ?? {}) as Record<string, unknown>).map(
+    ([key, value]) => toAction(service, key, value),
+  );
+  const listeners = Object.entries((def.events ?? {}) as Record<string, unknown>).map(
+    ([event, value]) => toListener(service, event, value),
+  );
+  return { service, actions, listeners };
+}
+
+function toAction(service: Service, key: string, value: unknown): LocalAction {
+  const name = `${service.fullName}.${key}`;
+  const def = value as ActionDefinition<unknown> | undefined;
+  if (typeof def?.handler !== "function") {
+    throw new ServiceSchemaError(`Action '${name}' needs a handler function.`);
+  }
+  const visibility = def.visibility ?? "public";
+  if (!VISIBILITIES.includes(visibility)) {
+    throw new ServiceSchemaError(
+      `Action '${name}' has visibility '${String(visibility)}'; use one of ${VISIBILITIES.join(", ")}.`,
+    );
+  }
+  const raw = def.handler.bind(def) as ActionHandler;
+  return { name, service, definition: def, visibility, raw, handler: raw };
+}
+
+function toListener(service: Service, event: string, value: unknown): LocalListener {
+  const def = value as EventDefinition<unknown> | undefined;
+  if (typeof def?.handler !== "function") {
+    throw new ServiceSchemaError(
+      `Event handler '${event}' of '${service.fullName}' needs a handler function.`,
+    );
+  }
+  const raw = def.handler.bind(def) as EventHandler;
+  return {
+    event,
+    group: def.group ?? service.fullName,
+    service,
+    definition: def,
+    raw,
+    handler: raw,
+  };
+}

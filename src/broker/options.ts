@@ -1,0 +1,54 @@
+import type { Middleware } from "../middleware/hooks.js";
+import type { LoggerOption } from "../observability/logger.js";
+import type { Context } from "./context.js";
+
+/** Free-form call metadata, carried down the call chain. Augment it to type your keys. */
+export interface Meta {
+  [key: string]: unknown;
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Merged over the parent's meta; the merged object travels down the chain. */
+  meta?: Meta;
+  /** Time budget in ms; defaults to the action's, then what the parent has left, then the broker's. */
+  timeout?: number;
+  /** The context this call is made from (set for you by `ctx.call`). */
+  parentCtx?: Context;
+  /** Run on this node only. */
+  nodeID?: string;
+  /** Correlates all calls of one request; generated at the edge when absent. */
+  requestID?: string;
+}
+
+/** Options of one emit or broadcast. */
+export interface EmitOptions {
+  /** Merged over the parent's meta. */
+  meta?: Meta;
+  /** The context this event is emitted from (set for you by `ctx.emit`). */
+  parentCtx?: Context;
+  /** Deliver only to these balancing groups (default: every subscribing group). */
+  groups?: readonly string[];
+}
+
+/** Options of `new ServiceBroker(...)`. */
+export interface BrokerOptions {
+  /** Unique name of this node in the cluster. Default: `<hostname>-<pid>-<random>`. */
+  nodeID?: string;
+  /** Separates clusters that share a transporter. Default `""`. */
+  namespace?: string;
+  /** `false` silences logs; an object sets the level or forces the readable form; or a pino logger. */
+  logger?: LoggerOption;
+  /** How nodes reach each other, e.g. `"memory://"`, `"tcp://"`, `"nats://127.0.0.1:4222"`. */
+  transporter?: string;
+  /** Default time budget of a call, in ms (0 = none). Default 10 000. */
+  requestTimeout?: number;
+  /** Deepest allowed call chain; deeper calls fail with `MaxCallLevelError`. Default 100. */
+  maxCallLevel?: number;
+  /** How long `start()` waits for a service's dependencies, in ms. Default 30 000. */
+  dependencyTimeout?: number;
+  /** Validate params against action schemas. Default `true`. */
+  validation?: boolean;
+  /** Middlewares, outermost last. */
+  middlewares?: readonly Middleware[];
+}

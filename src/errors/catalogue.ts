@@ -1,0 +1,76 @@
+import {
+  BrokerStoppedError,
+  FlotillaError,
+  MaxCallLevelError,
+  RequestTimeoutError,
+  ServiceNotAvailableError,
+  ServiceNotFoundError,
+  ServiceSchemaError,
+  UnknownHookError,
+  ValidationError,
+  WaitTimeoutError,
+} from "./errors.js";
+
+/** A class of error that {@link errorFromPlain} can rebuild by name. */
+// biome-ignore lint/suspicious/noExplicitAny: constructor signatures differ per class; only the prototype is used.
+export type ErrorClass = abstract new (...args: any[]) => Error;
+
+/** One row of the catalogue: what `docs/errors.md` documents. */
+export interface CatalogueEntry {
+  name: string;
+  code: string;
+  status: number;
+  retryable: boolean;
+}
+
+const classes = new Map<string, ErrorClass>();
+
+/**
+ * Makes a custom error class travel across nodes as itself: an error thrown on one node is
+ * rebuilt on the caller as an instance of the class registered under the same name.
+ *
+ * @example
+ * ```ts
+ * class OutOfStockError extends FlotillaError {
+ *   constructor(sku: string) { super(`${sku} is out of stock`, "OUT_OF_STOCK", 409); }
+ * }
+ * registerErrorClass(OutOfStockError);
+ * ```
+ */
+export function registerErrorClass(cls: ErrorClass): void {
+  classes.set(cls.name, cls);
+}
+
+/** Looks up a class registered with {@link registerErrorClass} (or built in). */
+export function errorClassByName(name: string): ErrorClass | undefined {
+  return classes.get(name);
+}
+
+for (const cls of [
+  FlotillaError,
+  ValidationError,
+  ServiceNotFoundError,
+  ServiceNotAvailableError,
+  RequestTimeoutError,
+  MaxCallLevelError,
+  ServiceSchemaError,
+  UnknownHookError,
+  BrokerStoppedError,
+  WaitTimeoutError,
+]) {
+  registerErrorClass(cls);
+}
+
+/** The built-in errors with their codes: the table `docs/errors.md` must match. */
+export const errorCatalogue: readonly CatalogueEntry[] = [
+  new FlotillaError("x"),
+  new ValidationError("x", []),
+  new ServiceNotFoundError("x"),
+  new ServiceNotAvailableError("x"),
+  new RequestTimeoutError("x", 0),
+  new MaxCallLevelError(0),
+  new ServiceSchemaError("x"),
+  new UnknownHookError("x", "x", []),
+  new BrokerStoppedError("x"),
+  new WaitTimeoutError("x", 0),
+].map(({ name, code, status, retryable }) => ({ name, code, status, retryable }));

@@ -1,0 +1,57 @@
+// The public API of flotilla. Everything a user imports is listed here explicitly.
+export { ServiceBroker } from "./broker/broker.js";
+export { Context } from "./broker/context.js";
+export type { BrokerState } from "./broker/lifecycle.js";
+export type { BrokerOptions, CallOptions, EmitOptions, Meta } from "./broker/options.js";
+export {
+  BrokerStoppedError,
+  type CatalogueEntry,
+  type ErrorClass,
+  errorCatalogue,
+  errorFromPlain,
+  errorToPlain,
+  FlotillaError,
+  type FlotillaErrorOptions,
+  MaxCallLevelError,
+  type PlainError,
+  RequestTimeoutError,
+  registerErrorClass,
+  ServiceNotAvailableError,
+  ServiceNotFoundError,
+  ServiceSchemaError,
+  UnknownHookError,
+  ValidationError,
+  type ValidationIssue,
+  WaitTimeoutError,
+} from "./errors/index.js";
+export {
+  type CallHandler,
+  type EmitHandler,
+  HOOK_NAMES,
+  type Middleware,
+} from "./middleware/hooks.js";
+export type { Logger, LoggerOption, LoggerSettings } from "./observability/logger.js";
+export type { ActionHandler, EventHandler, LocalAction, LocalListener } from "./registry/local.js";
+export { defineService, serviceFullName } from "./service/define.js";
+export { Service } from "./service/service.js";
+export type {
+  ActionMap,
+  ActionName,
+  CallFn,
+  EmitFn,
+  EventMap,
+  Events,
+  Services,
+} from "./service/typed.js";
+export type {
+  ActionDefinition,
+  AnyServiceDefinition,
+  Dependency,
+  EventDefinition,
+  InferInput,
+  InferOutput,
+  Params,
+  ServiceDefinition,
+  Settings,
+  Visibility,
+} from "./service/types.js";

@@ -1,0 +1,4 @@
+// flotilla/testing: the test kit.
+export { createTestBroker } from "./broker.js";
+export { type HandledEvent, type WaitForEventOptions, waitForEvent } from "./events.js";
+export { type ActionMock, mockAction, replaceService } from "./replace.js";

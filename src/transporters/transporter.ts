@@ -1,0 +1,50 @@
+import type { Logger } from "../observability/logger.js";
+
+/** What a transporter can do beyond moving bytes; transit reads these flags, never `instanceof`. */
+export interface TransporterCapabilities {
+  /** The server hands a message on a grouped subscription to one member of the group. */
+  readonly balancing: boolean;
+  /** Messages can wait on the server while no consumer is connected. */
+  readonly durable: boolean;
+  /** The transporter reports a peer whose connection dropped (`onPeerDown`), before heartbeats would. */
+  readonly peerAware: boolean;
+}
+
+/** Receives every message for a topic this node subscribed to. */
+export type MessageHandler = (topic: string, data: Uint8Array) => void;
+
+/** What transit hands a transporter when it connects. */
+export interface TransporterContext {
+  readonly nodeID: string;
+  readonly namespace: string;
+  readonly logger: Logger;
+  /** Every incoming message. Must not throw; transit catches its own errors. */
+  readonly onMessage: MessageHandler;
+  /** A peer's connection dropped (only when `capabilities.peerAware`). */
+  readonly onPeerDown?: (nodeID: string) => void;
+  /** The connection to the server was lost (`false`) or is back (`true`). */
+  readonly onConnection?: (connected: boolean) => void;
+}
+
+/**
+ * Moves bytes between nodes by topic, and nothing more: topic names, framing of packets,
+ * serialization and retries belong to transit. Each implementation is one small module
+ * resolved by URL scheme (see `resolveTransporter`).
+ */
+export interface Transporter {
+  readonly capabilities: TransporterCapabilities;
+  /** Connects (and starts discovery of peers, where the transporter does that itself). */
+  connect(context: TransporterContext): Promise<void>;
+  /** Closes every connection; pending writes are flushed first where possible. */
+  disconnect(): Promise<void>;
+  /**
+   * Receives messages published to `topic`. With `group` (only when `capabilities.balancing`),
+   * each message goes to one subscriber of the group.
+   */
+  subscribe(topic: string, group?: string): Promise<void>;
+  /** Sends `data` to every subscriber of `topic` (one per group). Resolves once handed off. */
+  publish(topic: string, data: Uint8Array): Promise<void>;
+}
+
+/** Makes a transporter from a URL such as `tcp://`, `memory://bus-name`, `nats://127.0.0.1:4222`. */
+export type TransporterFactory = (url: URL) => Transporter | Promise<Transporter>;
