@@ -14,7 +14,11 @@ export interface Row {
  * Runs `op` with `inFlight` concurrent loops for `ms` milliseconds (after a warm-up of the same
  * shape) and returns completed operations per second.
  */
-export async function measure(op: () => Promise<unknown>, inFlight: number, ms: number): Promise<number> {
+export async function measure(
+  op: () => Promise<unknown>,
+  inFlight: number,
+  ms: number,
+): Promise<number> {
   await runFor(op, inFlight, Math.min(500, ms / 2));
   const count = await runFor(op, inFlight, ms);
   return Math.round((count * 1000) / ms);
@@ -49,7 +53,9 @@ export function report(bench: string, rows: Row[], extra: Record<string, unknown
   writeFileSync(file, `${JSON.stringify({ ...meta, ...extra, rows }, null, 2)}\n`);
   console.log(`\n${bench} (${meta.node}, ${meta.cores} cores)`);
   for (const row of rows) {
-    console.log(`${row.name.padEnd(44)} in-flight ${String(row.inFlight).padStart(3)}  ${row.opsPerSec.toLocaleString("en-US").padStart(12)} ops/s`);
+    console.log(
+      `${row.name.padEnd(44)} in-flight ${String(row.inFlight).padStart(3)}  ${row.opsPerSec.toLocaleString("en-US").padStart(12)} ops/s`,
+    );
   }
   console.log(`written to ${file}`);
 }

@@ -31,20 +31,36 @@ await flotilla.start();
 const moleculer = new MoleculerBroker({ logger: false, nodeID: "bench-m" });
 moleculer.createService({
   name: "math",
-  actions: { add: { handler: async (ctx: { params: { a: number; b: number } }) => ctx.params.a + ctx.params.b } },
+  actions: {
+    add: {
+      handler: async (ctx: { params: { a: number; b: number } }) => ctx.params.a + ctx.params.b,
+    },
+  },
 });
 await moleculer.start();
 
 const rows: Row[] = [];
 for (const inFlight of [1, 100]) {
-  rows.push({ name: "bare await fn() (floor)", inFlight, opsPerSec: await measure(() => add(params), inFlight, ms) });
-  rows.push({ name: "flotilla broker.call", inFlight, opsPerSec: await measure(() => flotilla.call("math.add", params), inFlight, ms) });
+  rows.push({
+    name: "bare await fn() (floor)",
+    inFlight,
+    opsPerSec: await measure(() => add(params), inFlight, ms),
+  });
+  rows.push({
+    name: "flotilla broker.call",
+    inFlight,
+    opsPerSec: await measure(() => flotilla.call("math.add", params), inFlight, ms),
+  });
   rows.push({
     name: "flotilla broker.call + zod validation",
     inFlight,
     opsPerSec: await measure(() => flotilla.call("math.addChecked", params), inFlight, ms),
   });
-  rows.push({ name: "moleculer broker.call", inFlight, opsPerSec: await measure(() => moleculer.call("math.add", params), inFlight, ms) });
+  rows.push({
+    name: "moleculer broker.call",
+    inFlight,
+    opsPerSec: await measure(() => moleculer.call("math.add", params), inFlight, ms),
+  });
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -56,16 +72,23 @@ if (gc) {
   for (let i = 0; i < 10_000; i++) await flotilla.call("math.add", params);
   gc();
   heapGrowthBytes = process.memoryUsage().heapUsed - before;
-  console.log(`heap growth after 10,000 calls (after GC): ${(heapGrowthBytes / 1024).toFixed(1)} KiB`);
+  console.log(
+    `heap growth after 10,000 calls (after GC): ${(heapGrowthBytes / 1024).toFixed(1)} KiB`,
+  );
 }
 
-const pick = (name: string, inFlight: number) => rows.find((r) => r.name === name && r.inFlight === inFlight)?.opsPerSec ?? 0;
+const pick = (name: string, inFlight: number) =>
+  rows.find((r) => r.name === name && r.inFlight === inFlight)?.opsPerSec ?? 0;
 const ratios = Object.fromEntries(
   [1, 100].map((n) => [
     `inFlight${n}`,
     {
-      flotillaVsMoleculer: +(pick("flotilla broker.call", n) / pick("moleculer broker.call", n)).toFixed(2),
-      floorVsFlotilla: +(pick("bare await fn() (floor)", n) / pick("flotilla broker.call", n)).toFixed(2),
+      flotillaVsMoleculer: +(
+        pick("flotilla broker.call", n) / pick("moleculer broker.call", n)
+      ).toFixed(2),
+      floorVsFlotilla: +(
+        pick("bare await fn() (floor)", n) / pick("flotilla broker.call", n)
+      ).toFixed(2),
     },
   ]),
 );

@@ -25,6 +25,7 @@ export interface ContextInit<P> {
   requestID?: string | undefined;
   /** The node the call came from, when it came over the wire. */
   callerNodeID?: string | undefined;
+  headers?: Record<string, string> | undefined;
 }
 
 /**
@@ -71,7 +72,7 @@ export class Context<P = Params, M extends Meta = Meta> {
     this.name = init.name;
     this.params = init.params;
     this.service = init.service;
-    this.headers = undefined;
+    this.headers = init.headers;
     this.#id = undefined;
     this.callerNodeID = init.callerNodeID ?? host.nodeID;
     if (parent === undefined) {

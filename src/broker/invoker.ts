@@ -79,6 +79,7 @@ export class Invoker {
       // local fast path.
       timeout: explicit,
       requestID: opts?.requestID,
+      headers: opts?.headers,
     });
     if (ctx.level > this.settings.maxCallLevel) throw new MaxCallLevelError(ctx.level);
     if (parent !== undefined && ctx.deadline !== 0 && ctx.deadline <= Date.now()) {

@@ -19,6 +19,8 @@ export interface CallOptions {
   nodeID?: string;
   /** Correlates all calls of one request; generated at the edge when absent. */
   requestID?: string;
+  /** Headers that travel with the call (e.g. `traceparent`); the handler sees them in `ctx.headers`. */
+  headers?: Record<string, string>;
 }
 
 /** Options of one emit or broadcast. */

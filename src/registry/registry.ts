@@ -62,7 +62,8 @@ export class Registry {
     for (const action of this.actions.values()) {
       if (!this.isAvailable(action.service.fullName)) continue;
       const def = action.definition;
-      const rest = def.rest === undefined ? [] : typeof def.rest === "string" ? [def.rest] : [...def.rest];
+      const rest =
+        def.rest === undefined ? [] : typeof def.rest === "string" ? [def.rest] : [...def.rest];
       list.push({
         name: action.name,
         service: action.service.fullName,

@@ -12,8 +12,12 @@ export type JSONSchema = Record<string, unknown>;
  * toJSONSchema(z.object({ id: z.number() })); // { type: "object", properties: { id: ... } }
  * ```
  */
-export function toJSONSchema(schema: unknown, io: "input" | "output" = "input"): JSONSchema | undefined {
-  const converter = (schema as Partial<StandardJSONSchemaV1> | undefined)?.["~standard"]?.jsonSchema;
+export function toJSONSchema(
+  schema: unknown,
+  io: "input" | "output" = "input",
+): JSONSchema | undefined {
+  const converter = (schema as Partial<StandardJSONSchemaV1> | undefined)?.["~standard"]
+    ?.jsonSchema;
   if (converter === undefined) return undefined;
   try {
     const { $schema: _dialect, ...rest } = converter[io]({ target: "draft-2020-12" });
