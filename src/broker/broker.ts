@@ -5,10 +5,15 @@ import { Pipeline } from "../middleware/pipeline.js";
 import { validationMiddleware } from "../middleware/validation/middleware.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { Registry } from "../registry/registry.js";
+import { nodeStats } from "../registry/stats.js";
+import { resolveStrategy, type Strategy } from "../registry/strategies/index.js";
+import { resolveSerializer, type Serializer } from "../serializers/index.js";
 import { dependencyName } from "../service/define.js";
 import type { Service } from "../service/service.js";
 import type { CallFn, EmitFn } from "../service/typed.js";
 import type { AnyServiceDefinition, Dependency } from "../service/types.js";
+import { Transit } from "../transit/transit.js";
+import { resolveTransporter } from "../transporters/index.js";
 import { Emitter } from "./emitter.js";
 import { setInternals } from "./internals.js";
 import { Invoker } from "./invoker.js";
@@ -46,6 +51,9 @@ export class ServiceBroker {
   readonly #invoker: Invoker;
   readonly #emitter: Emitter;
   readonly #lifecycle = new Lifecycle();
+  readonly #serializer: Serializer;
+  readonly #strategy: Strategy;
+  #transit: Transit | undefined;
 
   constructor(options: BrokerOptions = {}) {
     this.options = options;
@@ -57,8 +65,8 @@ export class ServiceBroker {
       ns: this.namespace || undefined,
     });
     this.#invoker = new Invoker(this, this.registry, {
-      requestTimeout: options.requestTimeout ?? 10_000,
       maxCallLevel: options.maxCallLevel ?? 100,
+      preferLocal: options.preferLocal ?? true,
     });
     this.#emitter = new Emitter(this, this.registry, this.logger);
     if (options.validation !== false) this.#pipeline.add(validationMiddleware());
@@ -69,10 +77,18 @@ export class ServiceBroker {
       invoker: this.#invoker,
       emitter: this.#emitter,
       rewire: () => this.#rewire(),
+      transit: () => this.#transit,
+      crash: async () => {
+        const transit = this.#transit;
+        this.#transit = undefined;
+        this.#invoker.accepting = false;
+        this.#emitter.accepting = false;
+        this.#lifecycle.state = "stopped";
+        await transit?.crash();
+      },
     });
-    if (options.transporter !== undefined && !options.transporter.startsWith("memory://")) {
-      throw new TypeError(`Transporter '${options.transporter}' is not supported by this build.`);
-    }
+    this.#serializer = resolveSerializer(options.serializer);
+    this.#strategy = resolveStrategy(options.strategy, nodeStats(this.registry));
   }
 
   /** Where the broker is in its life. */
@@ -125,9 +141,11 @@ export class ServiceBroker {
     this.#emitter.accepting = true;
     try {
       await this.#pipeline.run("starting", this);
+      await this.#connect();
       await this.#lifecycle.startAll([...this.registry.services.values()], this.#startHost());
       await this.#pipeline.run("started", this);
     } catch (err) {
+      await this.#disconnect();
       this.#lifecycle.state = "stopped";
       this.#invoker.accepting = false;
       this.#emitter.accepting = false;
@@ -149,6 +167,7 @@ export class ServiceBroker {
     this.#lifecycle.state = "stopping";
     await this.#pipeline.run("stopping", this);
     await this.#lifecycle.stopAll(this.#startHost());
+    await this.#disconnect();
     this.#invoker.accepting = false;
     this.#emitter.accepting = false;
     await this.#pipeline.run("stopped", this);
@@ -200,9 +219,50 @@ export class ServiceBroker {
       logger: this.logger,
       waitFor: (names: readonly string[], signal: AbortSignal) =>
         this.#waitFor(names, this.options.dependencyTimeout ?? 30_000, signal),
-      markAvailable: (service: Service, available: boolean) =>
-        this.registry.setAvailable(service.fullName, available),
+      markAvailable: (service: Service, available: boolean) => {
+        this.registry.setStarted(service.fullName, available);
+        this.#transit?.discovery.localChanged();
+      },
     };
+  }
+
+  /** With a transporter: connects, joins the cluster, and routes calls to other nodes. */
+  async #connect(): Promise<void> {
+    const option = this.options.transporter;
+    if (option === undefined) return;
+    const transporter = typeof option === "string" ? await resolveTransporter(option) : option;
+    this.#transit = new Transit(
+      {
+        nodeID: this.nodeID,
+        namespace: this.namespace,
+        logger: this.logger,
+        registry: this.registry,
+        invoker: this.#invoker,
+        emitter: this.#emitter,
+        host: this,
+        emitInternal: (event, payload) => void this.#emitter.broadcast(event, payload, undefined),
+      },
+      {
+        transporter,
+        serializer: this.#serializer,
+        strategy: this.#strategy,
+        maxCallLevel: this.options.maxCallLevel ?? 100,
+        requestTimeout: this.options.requestTimeout ?? 10_000,
+        settings: {
+          heartbeatInterval: this.options.heartbeatInterval ?? 1_000,
+          heartbeatTimeout: this.options.heartbeatTimeout ?? 4_000,
+          maxPacketSize: this.options.maxPacketSize ?? 16 * 1024 * 1024,
+          preferLocal: this.options.preferLocal ?? true,
+        },
+      },
+    );
+    await this.#transit.connect();
+  }
+
+  async #disconnect(): Promise<void> {
+    const transit = this.#transit;
+    this.#transit = undefined;
+    await transit?.disconnect();
   }
 
   /** Re-applies the middleware list to every handler and to call/emit/broadcast. */

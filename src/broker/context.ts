@@ -26,6 +26,10 @@ export interface ContextInit<P> {
   /** The node the call came from, when it came over the wire. */
   callerNodeID?: string | undefined;
   headers?: Record<string, string> | undefined;
+  /** For a call or event that came over the wire: its place in the chain on the caller's side. */
+  origin?:
+    | { level: number; parentID?: string | undefined; caller?: string | undefined }
+    | undefined;
 }
 
 /**
@@ -77,9 +81,9 @@ export class Context<P = Params, M extends Meta = Meta> {
     this.callerNodeID = init.callerNodeID ?? host.nodeID;
     if (parent === undefined) {
       this.meta = (init.meta ?? {}) as M;
-      this.level = 1;
-      this.parentID = undefined;
-      this.caller = undefined;
+      this.level = init.origin?.level ?? 1;
+      this.parentID = init.origin?.parentID;
+      this.caller = init.origin?.caller;
       this.#requestID = init.requestID;
       this.deadline = init.timeout ? Date.now() + init.timeout : 0;
     } else {

@@ -2,7 +2,7 @@ import { BrokerStoppedError } from "../errors/index.js";
 import type { Logger } from "../observability/logger.js";
 import type { LocalListener } from "../registry/local.js";
 import type { Registry } from "../registry/registry.js";
-import { Context, type ContextHost } from "./context.js";
+import { Context, type ContextHost, type ContextInit } from "./context.js";
 import type { EmitOptions } from "./options.js";
 
 /** Told after a local handler finished with an event (error set when it threw). */
@@ -53,14 +53,9 @@ export class Emitter {
     return () => this.#observers.delete(observer);
   }
 
-  /** Runs one delivery that arrived from another node on the local listeners it names. */
-  deliver(
-    listener: LocalListener,
-    event: string,
-    payload: unknown,
-    opts: EmitOptions | undefined,
-  ): void {
-    this.#run(listener, event, payload, opts);
+  /** Runs one delivery (one that arrived from another node, for instance) with a ready context init. */
+  deliverInit(listener: LocalListener, init: Omit<ContextInit<unknown>, "service">): void {
+    this.#run(listener, { ...init, service: listener.service });
   }
 
   /** Local listeners that should get `event`: all of them, or one per group. */
@@ -94,10 +89,26 @@ export class Emitter {
     if (this.remote !== undefined && !event.startsWith("$")) {
       return this.remote(event, payload, opts, all);
     }
-    for (const listener of this.localTargets(event, opts?.groups, all)) {
-      this.#run(listener, event, payload, opts);
-    }
+    this.deliverLocal(this.localTargets(event, opts?.groups, all), event, payload, opts);
     return Promise.resolve();
+  }
+
+  /** Runs the given local listeners for one event. */
+  deliverLocal(
+    targets: readonly LocalListener[],
+    event: string,
+    payload: unknown,
+    opts: EmitOptions | undefined,
+  ): void {
+    for (const listener of targets) {
+      this.#run(listener, {
+        name: event,
+        params: payload,
+        meta: opts?.meta,
+        parent: opts?.parentCtx,
+        service: listener.service,
+      });
+    }
   }
 
   #pick(key: string, list: LocalListener[]): LocalListener {
@@ -107,19 +118,8 @@ export class Emitter {
     return list[next]!;
   }
 
-  #run(
-    listener: LocalListener,
-    event: string,
-    payload: unknown,
-    opts: EmitOptions | undefined,
-  ): void {
-    const ctx = new Context(this.host, {
-      name: event,
-      params: payload,
-      meta: opts?.meta,
-      parent: opts?.parentCtx,
-      service: listener.service,
-    });
+  #run(listener: LocalListener, init: ContextInit<unknown>): void {
+    const ctx = new Context(this.host, init);
     let result: unknown;
     try {
       result = listener.handler(ctx);
@@ -146,6 +146,12 @@ export class Emitter {
   }
 
   #handled(ctx: Context<unknown>, listener: LocalListener, err: unknown): void {
-    for (const observer of this.#observers) observer(ctx, listener, err);
+    for (const observer of this.#observers) {
+      try {
+        observer(ctx, listener, err);
+      } catch (observerError) {
+        this.logger.error({ err: observerError }, "An event observer failed");
+      }
+    }
   }
 }

@@ -1,4 +1,5 @@
 import type { Pipeline } from "../middleware/pipeline.js";
+import type { Transit } from "../transit/transit.js";
 import type { Emitter } from "./emitter.js";
 import type { Invoker } from "./invoker.js";
 
@@ -9,6 +10,10 @@ export interface BrokerInternals {
   emitter: Emitter;
   /** Re-applies middlewares to every registered handler. */
   rewire(): void;
+  /** The wire side, while connected. */
+  transit(): Transit | undefined;
+  /** Ends the node as a crash would: no goodbye, no stop hooks. */
+  crash(): Promise<void>;
 }
 
 const internals = new WeakMap<object, BrokerInternals>();

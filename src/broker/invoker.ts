@@ -9,18 +9,22 @@ import type { Registry } from "../registry/registry.js";
 import { Context, type ContextHost } from "./context.js";
 import type { CallOptions } from "./options.js";
 
-/** Sends a call to another node; `undefined` when no other node offers the action. */
+/**
+ * Sends a call to another node; `undefined` when no other node offers the action or, with
+ * `withLocal`, when the strategy picked this node's own instance.
+ */
 export type RemoteCall = (
   name: string,
   params: unknown,
   opts: CallOptions | undefined,
-  timeout: number,
+  withLocal: boolean,
 ) => Promise<unknown> | undefined;
 
 /** Settings the invoker reads on every call. */
 export interface InvokerSettings {
-  requestTimeout: number;
   maxCallLevel: number;
+  /** Use the local instance of an action when there is one (default); else balance across all. */
+  preferLocal: boolean;
 }
 
 /**
@@ -46,9 +50,13 @@ export class Invoker {
       const action = this.registry.actions.get(name);
       const onThisNode = opts?.nodeID === undefined || opts.nodeID === this.host.nodeID;
       if (action !== undefined && onThisNode && visibleTo(action, parent)) {
-        return this.local(action, params, opts, parent);
+        const balanced =
+          this.settings.preferLocal || opts?.nodeID !== undefined
+            ? undefined
+            : this.remote?.(name, params, opts, true);
+        return balanced ?? this.local(action, params, opts, parent);
       }
-      const remote = this.remote?.(name, params, opts, this.timeoutOf(undefined, opts));
+      const remote = this.remote?.(name, params, opts, false);
       if (remote !== undefined) return remote;
       throw new ServiceNotFoundError(name, { nodeID: this.host.nodeID });
     } catch (err) {
@@ -57,7 +65,7 @@ export class Invoker {
   }
 
   /** Runs a call that arrived from another node on a local action. */
-  callFromRemote(action: LocalAction, ctx: Context): Promise<unknown> {
+  callFromRemote(action: LocalAction, ctx: Context<unknown>): Promise<unknown> {
     return settle(action.handler(ctx));
   }
 
@@ -91,14 +99,6 @@ export class Invoker {
     // A handler on this node is only raced against a timer when a timeout was asked for
     // explicitly; the default budget still travels in ctx.deadline to any remote call it makes.
     return explicit ? withTimeout(result, explicit, action.name) : result;
-  }
-
-  private timeoutOf(action: LocalAction | undefined, opts: CallOptions | undefined): number {
-    const explicit = opts?.timeout ?? action?.definition.timeout;
-    const parentLeft = opts?.parentCtx?.deadline ? opts.parentCtx.deadline - Date.now() : undefined;
-    const own = explicit ?? this.settings.requestTimeout;
-    if (parentLeft === undefined) return own;
-    return own === 0 ? parentLeft : Math.min(own, parentLeft);
   }
 }
 

@@ -1,5 +1,8 @@
 import type { Middleware } from "../middleware/hooks.js";
 import type { LoggerOption } from "../observability/logger.js";
+import type { StrategyOption } from "../registry/strategies/index.js";
+import type { Serializer } from "../serializers/index.js";
+import type { Transporter } from "../transporters/transporter.js";
 import type { Context } from "./context.js";
 
 /** Free-form call metadata, carried down the call chain. Augment it to type your keys. */
@@ -41,9 +44,24 @@ export interface BrokerOptions {
   namespace?: string;
   /** `false` silences logs; an object sets the level or forces the readable form; or a pino logger. */
   logger?: LoggerOption;
-  /** How nodes reach each other, e.g. `"memory://"`, `"tcp://"`, `"nats://127.0.0.1:4222"`. */
-  transporter?: string;
-  /** Default time budget of a call, in ms (0 = none). Default 10 000. */
+  /** How nodes reach each other, e.g. `"memory://"`, `"tcp://"`, `"nats://127.0.0.1:4222"`, or a transporter. */
+  transporter?: string | Transporter;
+  /** How packets are encoded: `"json"` (default) or `"msgpack"`. Every node must use the same. */
+  serializer?: "json" | "msgpack" | Serializer;
+  /** How a node is picked among several that offer an action. Default `"round-robin"`. */
+  strategy?: StrategyOption;
+  /** Use this node's own instance of an action when it has one. Default `true`. */
+  preferLocal?: boolean;
+  /** How often this node says it is alive, in ms. Default 1 000. */
+  heartbeatInterval?: number;
+  /** Drop a node silent for this long and fail its pending calls, in ms. Default 4 000. */
+  heartbeatTimeout?: number;
+  /** Drop packets larger than this, in bytes. Default 16 MiB. */
+  maxPacketSize?: number;
+  /**
+   * Time budget of a call to another node when neither the call nor the action sets one, in ms
+   * (0 = none). Default 10 000. Local calls are only timed when a timeout is set explicitly.
+   */
   requestTimeout?: number;
   /** Deepest allowed call chain; deeper calls fail with `MaxCallLevelError`. Default 100. */
   maxCallLevel?: number;

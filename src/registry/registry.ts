@@ -4,6 +4,7 @@ import type { Service } from "../service/service.js";
 import type { ActionInfo } from "./catalog.js";
 import type { LocalAction, LocalListener } from "./local.js";
 import { matchesEvent } from "./patterns.js";
+import { RemoteCatalog } from "./remote.js";
 
 /**
  * The catalogue of what this node knows: its own services, actions and event listeners, and
@@ -15,8 +16,10 @@ export class Registry {
   readonly actions = new Map<string, LocalAction>();
   readonly listeners: LocalListener[] = [];
   readonly #byEvent = new Map<string, LocalListener[]>();
-  /** Full names of services that are ready to take calls, with how many nodes offer each. */
-  readonly #available = new Map<string, number>();
+  /** What other nodes offer. */
+  readonly remote = new RemoteCatalog();
+  /** Full names of local services that have started. */
+  readonly #started = new Set<string>();
   readonly #watchers = new Set<() => void>();
 
   /** Adds a local service with its actions and listeners. Names must be unique per node. */
@@ -54,17 +57,17 @@ export class Registry {
   }
 
   /**
-   * Every action the cluster offers, with its routes and schemas. Only services that are
-   * available (started) are listed; watch for changes with {@link Registry.watch}.
+   * Every action the cluster offers, with its routes and schemas: local ones whose service has
+   * started, and those other nodes announce. Watch for changes with {@link Registry.watch}.
    */
   catalog(): ActionInfo[] {
-    const list: ActionInfo[] = [];
+    const byName = new Map<string, ActionInfo>();
     for (const action of this.actions.values()) {
-      if (!this.isAvailable(action.service.fullName)) continue;
+      if (!this.#started.has(action.service.fullName) || action.visibility === "private") continue;
       const def = action.definition;
       const rest =
         def.rest === undefined ? [] : typeof def.rest === "string" ? [def.rest] : [...def.rest];
-      list.push({
+      byName.set(action.name, {
         name: action.name,
         service: action.service.fullName,
         visibility: action.visibility,
@@ -76,22 +79,54 @@ export class Registry {
         nodeIDs: [action.service.broker.nodeID],
       });
     }
-    return list;
+    for (const [name, endpoints] of this.remote.actions()) {
+      const first = endpoints[0];
+      if (first === undefined) continue;
+      const nodeIDs = endpoints.map((e) => e.nodeID);
+      const known = byName.get(name);
+      if (known !== undefined) {
+        byName.set(name, { ...known, nodeIDs: [...known.nodeIDs, ...nodeIDs] });
+        continue;
+      }
+      const d = first.descriptor;
+      byName.set(name, {
+        name,
+        service: first.service,
+        visibility: d.visibility,
+        rest: d.rest,
+        summary: d.summary,
+        description: d.description,
+        params: d.params,
+        result: d.result,
+        nodeIDs,
+      });
+    }
+    return [...byName.values()];
   }
 
-  /** Marks a service as able (or no longer able) to take calls; wakes `waitFor` callers. */
-  setAvailable(fullName: string, available: boolean): void {
-    const count = (this.#available.get(fullName) ?? 0) + (available ? 1 : -1);
-    if (count > 0) this.#available.set(fullName, count);
-    else this.#available.delete(fullName);
+  /** Marks a local service as started (or stopped); wakes `watch` callers. */
+  setStarted(fullName: string, started: boolean): void {
+    if (started) this.#started.add(fullName);
+    else this.#started.delete(fullName);
+    this.changed();
+  }
+
+  /** Whether the local service has started. */
+  isStarted(fullName: string): boolean {
+    return this.#started.has(fullName);
+  }
+
+  /** Whether a service is ready on this node or announced by another. */
+  isAvailable(fullName: string): boolean {
+    return this.#started.has(fullName) || this.remote.hasService(fullName);
+  }
+
+  /** Tells every watcher that what the cluster offers has changed. */
+  changed(): void {
     for (const watcher of [...this.#watchers]) watcher();
   }
 
-  isAvailable(fullName: string): boolean {
-    return this.#available.has(fullName);
-  }
-
-  /** Calls `watcher` on every availability change until the returned function is called. */
+  /** Calls `watcher` on every change of availability until the returned function is called. */
   watch(watcher: () => void): () => void {
     this.#watchers.add(watcher);
     return () => this.#watchers.delete(watcher);

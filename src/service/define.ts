@@ -1,5 +1,6 @@
 import type {
   ActionsInput,
+  AnyServiceDefinition,
   Dependency,
   EventsInput,
   LifecycleHooks,
@@ -45,7 +46,20 @@ export function defineService<
   St = Settings,
   const V extends string | number | undefined = undefined,
 >(def: ServiceInput<N, V, A, AC, E, EC, St>): ServiceDefinition<N, V, AC, EC, St> {
+  Object.defineProperty(def, SERVICE_BRAND, { value: true, enumerable: false });
   return def as ServiceDefinition<N, V, AC, EC, St>;
+}
+
+/** Marks objects made by `defineService`, so loaders can tell them from other exports. */
+const SERVICE_BRAND = Symbol.for("flotilla.service");
+
+/** Whether a value was made by `defineService`. */
+export function isServiceDefinition(value: unknown): value is AnyServiceDefinition {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[SERVICE_BRAND] === true
+  );
 }
 
 /** The name actions are called under: `v2.users` for version 2, `users` without one. */

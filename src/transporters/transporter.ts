@@ -20,6 +20,8 @@ export interface TransporterContext {
   readonly logger: Logger;
   /** Every incoming message. Must not throw; transit catches its own errors. */
   readonly onMessage: MessageHandler;
+  /** A connection to a peer came up (only when `capabilities.peerAware`): transit asks it to introduce itself. */
+  readonly onPeerUp?: (nodeID: string) => void;
   /** A peer's connection dropped (only when `capabilities.peerAware`). */
   readonly onPeerDown?: (nodeID: string) => void;
   /** The connection to the server was lost (`false`) or is back (`true`). */

@@ -1,0 +1,116 @@
+import type { ActionDescriptor, InfoPacket } from "../transit/packets.js";
+import { matchesEvent } from "./patterns.js";
+
+/** Another node as this node knows it. */
+export interface NodeInfo {
+  readonly id: string;
+  /** Changes when the node restarts under the same ID. */
+  readonly instanceID: string;
+  readonly hostname: string;
+  readonly seq: number;
+  readonly info: InfoPacket;
+  /** When a packet from it last arrived (epoch ms). */
+  lastSeen: number;
+  /** CPU use reported in its last heartbeat, 0-100. */
+  cpu: number;
+  /** Round-trip time of its last PONG, in ms. */
+  latency: number | undefined;
+}
+
+/** An action on another node. */
+export interface RemoteAction {
+  readonly nodeID: string;
+  readonly local: false;
+  readonly descriptor: ActionDescriptor;
+  readonly service: string;
+}
+
+/** An event listener (one group) on another node. */
+export interface RemoteListener {
+  readonly nodeID: string;
+  readonly event: string;
+  readonly group: string;
+}
+
+/**
+ * What the other nodes of the cluster offer, built from their INFO packets. Indexes are rebuilt
+ * when a node joins, changes or leaves (rare), so lookups on the call path are map reads.
+ */
+export class RemoteCatalog {
+  readonly nodes = new Map<string, NodeInfo>();
+  #actions = new Map<string, RemoteAction[]>();
+  #listeners: RemoteListener[] = [];
+  #byEvent = new Map<string, RemoteListener[]>();
+  #services = new Map<string, number>();
+
+  /** Adds or replaces a node from its INFO. Returns the entry it replaced, if any. */
+  upsert(info: InfoPacket, now: number): NodeInfo | undefined {
+    const previous = this.nodes.get(info.sender);
+    this.nodes.set(info.sender, {
+      id: info.sender,
+      instanceID: info.instanceID,
+      hostname: info.hostname,
+      seq: info.seq,
+      info,
+      lastSeen: now,
+      cpu: previous?.instanceID === info.instanceID ? previous.cpu : 0,
+      latency: previous?.instanceID === info.instanceID ? previous.latency : undefined,
+    });
+    this.#reindex();
+    return previous;
+  }
+
+  /** Forgets a node. Returns whether it was known. */
+  remove(nodeID: string): boolean {
+    const known = this.nodes.delete(nodeID);
+    if (known) this.#reindex();
+    return known;
+  }
+
+  /** Nodes that offer `action`, in a stable order. */
+  actionEndpoints(action: string): readonly RemoteAction[] {
+    return this.#actions.get(action) ?? [];
+  }
+
+  /** Remote listeners (node + group) whose event name or pattern matches `event`. */
+  listenersFor(event: string): readonly RemoteListener[] {
+    let found = this.#byEvent.get(event);
+    if (found === undefined) {
+      found = this.#listeners.filter((l) => matchesEvent(l.event, event));
+      this.#byEvent.set(event, found);
+    }
+    return found;
+  }
+
+  /** Whether some other node offers the service (by full name). */
+  hasService(fullName: string): boolean {
+    return this.#services.has(fullName);
+  }
+
+  /** Every remote action name with its endpoints. */
+  actions(): ReadonlyMap<string, readonly RemoteAction[]> {
+    return this.#actions;
+  }
+
+  #reindex(): void {
+    const actions = new Map<string, RemoteAction[]>();
+    const listeners: RemoteListener[] = [];
+    const services = new Map<string, number>();
+    for (const node of this.nodes.values()) {
+      for (const svc of node.info.services) {
+        services.set(svc.fullName, (services.get(svc.fullName) ?? 0) + 1);
+        for (const descriptor of svc.actions) {
+          const list = actions.get(descriptor.name) ?? [];
+          list.push({ nodeID: node.id, local: false, descriptor, service: svc.fullName });
+          actions.set(descriptor.name, list);
+        }
+        for (const { event, group } of svc.events)
+          listeners.push({ nodeID: node.id, event, group });
+      }
+    }
+    this.#actions = actions;
+    this.#listeners = listeners;
+    this.#byEvent = new Map();
+    this.#services = services;
+  }
+}

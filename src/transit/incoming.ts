@@ -1,0 +1,142 @@
+import { Context, type ContextHost } from "../broker/context.js";
+import type { Emitter } from "../broker/emitter.js";
+import type { Invoker } from "../broker/invoker.js";
+import {
+  BrokerStoppedError,
+  errorFromPlain,
+  errorToPlain,
+  FlotillaError,
+  ServiceNotFoundError,
+} from "../errors/index.js";
+import { send, type TransitCore } from "./core.js";
+import {
+  type EventPacket,
+  PacketType,
+  type RequestPacket,
+  type ResponsePacket,
+} from "./packets.js";
+
+/**
+ * Handles calls, answers and events that arrive from other nodes: runs the local handler with a
+ * context rebuilt from the packet and sends back the result or the error as plain data.
+ */
+export class Incoming {
+  constructor(
+    private readonly core: TransitCore,
+    private readonly host: ContextHost,
+    private readonly invoker: Invoker,
+    private readonly emitter: Emitter,
+  ) {}
+
+  request(packet: RequestPacket): void {
+    const action = this.core.registry.actions.get(packet.action);
+    if (!this.invoker.accepting) {
+      this.#reply(packet, undefined, new BrokerStoppedError(this.core.nodeID));
+      return;
+    }
+    if (
+      action === undefined ||
+      action.visibility === "protected" ||
+      action.visibility === "private"
+    ) {
+      this.#reply(
+        packet,
+        undefined,
+        new ServiceNotFoundError(packet.action, { nodeID: this.core.nodeID }),
+      );
+      return;
+    }
+    const ctx = new Context(this.host, {
+      name: action.name,
+      params: packet.params,
+      meta: packet.meta ?? {},
+      service: action.service,
+      timeout: packet.timeout > 0 ? packet.timeout : undefined,
+      requestID: packet.requestID,
+      callerNodeID: packet.sender,
+      headers: packet.headers,
+      origin: { level: packet.level, parentID: packet.parentID, caller: packet.caller },
+    });
+    let result: Promise<unknown>;
+    try {
+      result = this.invoker.callFromRemote(action, ctx);
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.then(
+      (data) => this.#reply(packet, data, undefined),
+      (err: unknown) => this.#reply(packet, undefined, err),
+    );
+  }
+
+  response(packet: ResponsePacket): void {
+    const settled = packet.ok
+      ? this.core.pending.resolve(packet.id, packet.data)
+      : this.core.pending.reject(
+          packet.id,
+          packet.error ? errorFromPlain(packet.error) : new FlotillaError("Remote call failed"),
+        );
+    if (!settled)
+      this.core.logger.debug(
+        { id: packet.id, from: packet.sender },
+        "Dropped a late or unknown response",
+      );
+  }
+
+  event(packet: EventPacket): void {
+    if (!this.emitter.accepting) return;
+    const groups = packet.groups ?? undefined;
+    const targets = this.emitter.localTargets(packet.event, groups, packet.broadcast);
+    for (const listener of targets) {
+      this.emitter.deliverInit(listener, {
+        name: packet.event,
+        params: packet.payload,
+        meta: packet.meta ?? {},
+        requestID: packet.requestID,
+        callerNodeID: packet.sender,
+        headers: packet.headers,
+        origin: { level: packet.level, parentID: packet.parentID, caller: packet.caller },
+      });
+    }
+  }
+
+  #reply(packet: RequestPacket, data: unknown, err: unknown): void {
+    const topic = this.core.topics.node("RES", packet.sender);
+    const base = { sender: this.core.nodeID, id: packet.id };
+    let sending: Promise<void>;
+    try {
+      sending =
+        err === undefined
+          ? send(this.core, topic, PacketType.RESPONSE, { ...base, ok: true, data })
+          : send(this.core, topic, PacketType.RESPONSE, {
+              ...base,
+              ok: false,
+              error: plain(err, this.core.nodeID),
+            });
+    } catch (encodeError) {
+      // The result could not be serialized (a BigInt, a cycle...): the caller gets that error.
+      const error = new FlotillaError(
+        `Result of '${packet.action}' cannot be serialized: ${(encodeError as Error).message}`,
+        "RESULT_NOT_SERIALIZABLE",
+        500,
+      );
+      sending = send(this.core, topic, PacketType.RESPONSE, {
+        ...base,
+        ok: false,
+        error: plain(error, this.core.nodeID),
+      });
+    }
+    sending.catch((sendError: unknown) =>
+      this.core.logger.warn(
+        { err: sendError, action: packet.action, to: packet.sender },
+        "Could not send a response",
+      ),
+    );
+  }
+}
+
+function plain(err: unknown, nodeID: string) {
+  const out = errorToPlain(err);
+  out.nodeID ??= nodeID;
+  return out;
+}

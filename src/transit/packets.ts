@@ -1,0 +1,137 @@
+import type { Meta } from "../broker/options.js";
+import type { PlainError } from "../errors/index.js";
+import type { JSONSchema } from "../service/json-schema.js";
+import type { Visibility } from "../service/types.js";
+
+/** The wire protocol version; a packet with another version is refused. */
+export const PROTOCOL_VERSION = 1;
+
+/** Packet types and their one-byte codes in the header. */
+export const PacketType = {
+  REQUEST: 1,
+  RESPONSE: 2,
+  EVENT: 3,
+  DISCOVER: 4,
+  INFO: 5,
+  HEARTBEAT: 6,
+  PING: 7,
+  PONG: 8,
+  DISCONNECT: 9,
+} as const;
+export type PacketType = (typeof PacketType)[keyof typeof PacketType];
+
+/** Fields every packet body has. */
+interface Base {
+  /** The sending node's ID. */
+  sender: string;
+}
+
+/** A call to an action on the receiving node. */
+export interface RequestPacket extends Base {
+  id: string;
+  action: string;
+  params: unknown;
+  meta: Meta;
+  requestID: string;
+  parentID?: string | undefined;
+  level: number;
+  caller?: string | undefined;
+  /** Milliseconds the callee has left (0 = no limit), so clocks need not agree. */
+  timeout: number;
+  headers?: Record<string, string> | undefined;
+}
+
+/** The answer to a request: its result or its error. */
+export interface ResponsePacket extends Base {
+  id: string;
+  ok: boolean;
+  data?: unknown;
+  error?: PlainError;
+}
+
+/** An event for some groups on the receiving node (`groups` null: every handler). */
+export interface EventPacket extends Base {
+  event: string;
+  payload: unknown;
+  meta: Meta;
+  requestID: string;
+  parentID?: string | undefined;
+  level: number;
+  caller?: string | undefined;
+  groups: string[] | null;
+  /** Every handler of the named groups (or of all groups when `groups` is null), not one per group. */
+  broadcast: boolean;
+  headers?: Record<string, string> | undefined;
+}
+
+/** An action as another node describes it. */
+export interface ActionDescriptor {
+  name: string;
+  visibility: Visibility;
+  rest: string[];
+  timeout?: number | undefined;
+  summary?: string | undefined;
+  description?: string | undefined;
+  params?: JSONSchema | undefined;
+  result?: JSONSchema | undefined;
+  /** Hash of the params schema: nodes serving one action with different schemas are flagged. */
+  schemaHash?: string | undefined;
+}
+
+/** A service as another node describes it. */
+export interface ServiceDescriptor {
+  name: string;
+  version?: string | number | undefined;
+  fullName: string;
+  actions: ActionDescriptor[];
+  events: { event: string; group: string }[];
+  metadata?: Record<string, unknown> | undefined;
+}
+
+/** What a node offers; sent on connect, on request (DISCOVER) and when its services change. */
+export interface InfoPacket extends Base {
+  /** New on every start: a node restarted under the same ID is told apart from its old self. */
+  instanceID: string;
+  /** Increases with every change of the node's services. */
+  seq: number;
+  hostname: string;
+  services: ServiceDescriptor[];
+  /** Only services that have started are announced. */
+  client: { type: "flotilla"; version: string };
+}
+
+export interface HeartbeatPacket extends Base {
+  instanceID: string;
+  /** CPU use of the node's process, 0-100 (per core). */
+  cpu: number;
+}
+
+export interface PingPacket extends Base {
+  id: string;
+  time: number;
+}
+
+export interface PongPacket extends Base {
+  id: string;
+  time: number;
+  arrived: number;
+}
+
+export type DiscoverPacket = Base;
+export type DisconnectPacket = Base;
+
+/** The body type of each packet type. */
+export interface PacketBodies {
+  [PacketType.REQUEST]: RequestPacket;
+  [PacketType.RESPONSE]: ResponsePacket;
+  [PacketType.EVENT]: EventPacket;
+  [PacketType.DISCOVER]: DiscoverPacket;
+  [PacketType.INFO]: InfoPacket;
+  [PacketType.HEARTBEAT]: HeartbeatPacket;
+  [PacketType.PING]: PingPacket;
+  [PacketType.PONG]: PongPacket;
+  [PacketType.DISCONNECT]: DisconnectPacket;
+}
+
+/** A decoded packet: its type and body. */
+export type Packet = { [T in PacketType]: { type: T; body: PacketBodies[T] } }[PacketType];

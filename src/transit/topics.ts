@@ -1,0 +1,24 @@
+/**
+ * Topic names of one namespace. Node-addressed topics end in the node ID; the others reach
+ * every node. Transporters treat them as opaque strings.
+ */
+export class Topics {
+  readonly prefix: string;
+
+  constructor(namespace: string) {
+    this.prefix = `flo.${namespace || "default"}`;
+  }
+
+  /** Requests, responses, events, targeted INFO/DISCOVER and PING/PONG for one node. */
+  node(
+    kind: "REQ" | "RES" | "EVENT" | "INFO" | "DISCOVER" | "PING" | "PONG",
+    nodeID: string,
+  ): string {
+    return `${this.prefix}.${kind}.${nodeID}`;
+  }
+
+  /** Packets for every node. */
+  all(kind: "DISCOVER" | "INFO" | "HEARTBEAT" | "DISCONNECT"): string {
+    return `${this.prefix}.${kind}`;
+  }
+}

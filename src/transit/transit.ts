@@ -1,0 +1,241 @@
+import { randomUUID } from "node:crypto";
+import type { ContextHost } from "../broker/context.js";
+import type { Emitter } from "../broker/emitter.js";
+import type { Invoker } from "../broker/invoker.js";
+import { BrokerStoppedError } from "../errors/index.js";
+import type { Logger } from "../observability/logger.js";
+import { Discovery, type InternalEmit } from "../registry/discovery.js";
+import type { Registry } from "../registry/registry.js";
+import type { Strategy } from "../registry/strategies/index.js";
+import { type Serializer, serializerName } from "../serializers/index.js";
+import type { Transporter } from "../transporters/transporter.js";
+import { decodePacket, PacketError } from "./codec.js";
+import type { TransitCore, TransitSettings } from "./core.js";
+import { Incoming } from "./incoming.js";
+import { Outgoing } from "./outgoing.js";
+import { type Packet, PacketType } from "./packets.js";
+import { PendingRequests } from "./pending.js";
+import { Topics } from "./topics.js";
+
+/** What transit needs from its broker. */
+export interface TransitDeps {
+  nodeID: string;
+  namespace: string;
+  logger: Logger;
+  registry: Registry;
+  invoker: Invoker;
+  emitter: Emitter;
+  host: ContextHost;
+  emitInternal: InternalEmit;
+}
+
+/** Transit options of a broker. */
+export interface TransitOptions {
+  transporter: Transporter;
+  serializer: Serializer;
+  strategy: Strategy;
+  settings: TransitSettings;
+  maxCallLevel: number;
+  requestTimeout: number;
+}
+
+/**
+ * The wire side of a broker: subscribes this node's topics, decodes and checks every packet,
+ * dispatches it (calls, answers, events, discovery), and routes outgoing calls and events to
+ * other nodes. Bad packets are logged and dropped; nothing a peer sends can crash the node.
+ */
+export class Transit {
+  readonly core: TransitCore;
+  readonly discovery: Discovery;
+  readonly #incoming: Incoming;
+  readonly #outgoing: Outgoing;
+  readonly #deps: TransitDeps;
+  readonly #warned = new Set<string>();
+
+  constructor(deps: TransitDeps, options: TransitOptions) {
+    this.#deps = deps;
+    this.core = {
+      nodeID: deps.nodeID,
+      instanceID: randomUUID(),
+      topics: new Topics(deps.namespace),
+      serializer: options.serializer,
+      transporter: options.transporter,
+      logger: deps.logger,
+      registry: deps.registry,
+      pending: new PendingRequests(),
+      settings: options.settings,
+    };
+    this.discovery = new Discovery(
+      this.core,
+      deps.emitInternal,
+      options.strategy.needsLatency === true,
+    );
+    this.#incoming = new Incoming(this.core, deps.host, deps.invoker, deps.emitter);
+    this.#outgoing = new Outgoing(
+      this.core,
+      options.strategy,
+      options.maxCallLevel,
+      options.requestTimeout,
+    );
+  }
+
+  /** Connects, subscribes, announces this node, and starts routing to other nodes. */
+  async connect(): Promise<void> {
+    const { transporter, topics, nodeID } = this.core;
+    await transporter.connect({
+      nodeID,
+      namespace: this.#deps.namespace,
+      logger: this.core.logger,
+      onMessage: (topic, data) => this.#onMessage(topic, data),
+      onPeerDown: (peer) => this.discovery.onNodeGone(peer, true),
+      onPeerUp: (peer) => this.discovery.onPeerUp(peer),
+      onConnection: (connected) =>
+        this.core.logger.info(`Transporter ${connected ? "reconnected" : "disconnected"}`),
+    });
+    const kinds = ["REQ", "RES", "EVENT", "INFO", "DISCOVER", "PING", "PONG"] as const;
+    await Promise.all([
+      ...kinds.map((kind) => transporter.subscribe(topics.node(kind, nodeID))),
+      ...(["DISCOVER", "INFO", "HEARTBEAT", "DISCONNECT"] as const).map((kind) =>
+        transporter.subscribe(topics.all(kind)),
+      ),
+    ]);
+    const { invoker, emitter } = this.#deps;
+    invoker.remote = (name, params, opts, withLocal) =>
+      this.#outgoing.call(name, params, opts, withLocal);
+    emitter.remote = (event, payload, opts, all) =>
+      this.#outgoing.emit(
+        event,
+        payload,
+        opts,
+        all,
+        emitter.localTargets(event, opts?.groups, true),
+        (targets) => emitter.deliverLocal(targets, event, payload, opts),
+      );
+    await this.discovery.start();
+  }
+
+  /** Says goodbye, fails what is still pending, and disconnects. */
+  async disconnect(): Promise<void> {
+    try {
+      await this.discovery.stop();
+    } catch (err) {
+      this.core.logger.debug({ err }, "Could not say goodbye");
+    }
+    this.#deps.invoker.remote = undefined;
+    this.#deps.emitter.remote = undefined;
+    this.core.pending.rejectAll(
+      (action) => new BrokerStoppedError(this.core.nodeID, { data: { action } }),
+    );
+    await this.core.transporter.disconnect();
+  }
+
+  /**
+   * Simulates a crash, for fault tests: no goodbye, timers stopped, connections dropped. Other
+   * nodes must notice by themselves (lost connection or missed heartbeats).
+   */
+  async crash(): Promise<void> {
+    this.discovery.halt();
+    this.#deps.invoker.remote = undefined;
+    this.#deps.emitter.remote = undefined;
+    this.core.pending.rejectAll(
+      (action) => new BrokerStoppedError(this.core.nodeID, { data: { action } }),
+    );
+    await this.core.transporter.disconnect();
+  }
+
+  #onMessage(topic: string, data: Uint8Array): void {
+    if (data.length > this.core.settings.maxPacketSize) {
+      this.#warnOnce(`size:${topic}`, { topic, size: data.length }, "Dropped an oversized packet");
+      return;
+    }
+    let packet: Packet;
+    try {
+      packet = decodePacket(this.core.serializer, data);
+    } catch (err) {
+      this.#refused(topic, err);
+      return;
+    }
+    try {
+      this.#dispatch(packet);
+    } catch (err) {
+      this.core.logger.error({ err, topic }, "Failed to handle a packet");
+    }
+  }
+
+  #dispatch(packet: Packet): void {
+    const own = packet.body.sender === this.core.nodeID;
+    const { discovery } = this;
+    switch (packet.type) {
+      case PacketType.REQUEST:
+        this.#incoming.request(packet.body);
+        break;
+      case PacketType.RESPONSE:
+        this.#incoming.response(packet.body);
+        break;
+      case PacketType.EVENT:
+        this.#incoming.event(packet.body);
+        break;
+      case PacketType.DISCOVER:
+        if (!own) discovery.onDiscover(packet.body.sender);
+        break;
+      case PacketType.INFO:
+        if (own) this.#checkDuplicate(packet.body.instanceID);
+        else discovery.onInfo(packet.body);
+        break;
+      case PacketType.HEARTBEAT:
+        if (own) this.#checkDuplicate(packet.body.instanceID);
+        else discovery.onHeartbeat(packet.body);
+        break;
+      case PacketType.PING:
+        discovery.onPing(packet.body);
+        break;
+      case PacketType.PONG:
+        discovery.onPong(packet.body);
+        break;
+      case PacketType.DISCONNECT:
+        if (!own) discovery.onNodeGone(packet.body.sender, false);
+        break;
+    }
+  }
+
+  #checkDuplicate(instanceID: string): void {
+    if (instanceID === this.core.instanceID) return;
+    this.#warnOnce(
+      "duplicate",
+      { nodeID: this.core.nodeID },
+      `Another node uses the node ID '${this.core.nodeID}'; node IDs must be unique`,
+    );
+  }
+
+  #refused(topic: string, err: unknown): void {
+    if (!(err instanceof PacketError)) throw err;
+    const data = err.data as { reason: string; code?: number; version?: number };
+    if (data.reason === "serializer") {
+      const msg = `Refused packets from a node using the ${serializerName(data.code ?? 0)} serializer; this node uses ${this.core.serializer.name}. Every node of a cluster must use the same serializer.`;
+      this.#warnOnce(`serializer:${data.code}`, { topic }, msg);
+    } else if (data.reason === "version") {
+      this.#warnOnce(
+        `version:${data.version}`,
+        { topic },
+        `Refused packets of protocol version ${data.version}: ${err.message}`,
+      );
+    } else {
+      this.#warnOnce(
+        `bad:${topic}:${data.reason}`,
+        { topic, reason: data.reason },
+        `Dropped a malformed packet: ${err.message}`,
+      );
+    }
+  }
+
+  /** Logs a problem once per kind, so a misbehaving peer cannot flood the log. */
+  #warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
+    if (this.#warned.has(key)) {
+      this.core.logger.debug(fields, message);
+      return;
+    }
+    if (this.#warned.size > 1000) this.#warned.clear();
+    this.#warned.add(key);
+    this.core.logger.warn(fields, message);
+  }
+}
