@@ -1,5 +1,3 @@
-import { parseArgs } from "node:util";
-
 /** Options every command takes. */
 export interface CommonOptions {
   transporter: string;
@@ -11,36 +9,50 @@ export interface CommonOptions {
 /** A usage mistake: printed with the help text, exit status 2. */
 export class UsageError extends Error {}
 
-/** Parses a command's arguments; unknown `--key value` pairs are kept for params. */
-export function parse(
-  argv: string[],
-  options: Record<string, { type: "string" | "boolean"; short?: string }>,
-) {
-  const { values, positionals, tokens } = parseArgs({
-    args: argv,
-    options: {
-      transporter: { type: "string", short: "t" },
-      namespace: { type: "string", short: "n" },
-      "node-id": { type: "string" },
-      serializer: { type: "string" },
-      help: { type: "boolean", short: "h" },
-      ...options,
-    },
-    allowPositionals: true,
-    strict: false,
-    tokens: true,
-  });
-  const known = new Set([
-    "transporter",
-    "namespace",
-    "node-id",
-    "serializer",
-    "help",
-    ...Object.keys(options),
-  ]);
+type Spec = Record<string, { type: "string" | "boolean"; short?: string }>;
+
+const COMMON: Spec = {
+  transporter: { type: "string", short: "t" },
+  namespace: { type: "string", short: "n" },
+  "node-id": { type: "string" },
+  serializer: { type: "string" },
+  help: { type: "boolean", short: "h" },
+};
+
+/**
+ * Parses a command's arguments. Known options are read by their spec; any other `--key value`
+ * (or `--key=value`, or a lone `--flag`) is kept for params.
+ */
+export function parse(argv: string[], options: Spec) {
+  const spec: Spec = { ...COMMON, ...options };
+  const shorts = new Map(
+    Object.entries(spec).flatMap(([name, o]) => (o.short ? [[o.short, name]] : [])),
+  );
+  const values: Record<string, string | boolean> = {};
   const extra: Record<string, string | boolean> = {};
-  for (const token of tokens ?? []) {
-    if (token.kind === "option" && !known.has(token.name)) extra[token.name] = token.value ?? true;
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const long = arg.startsWith("--") ? arg.slice(2) : undefined;
+    const short = !long && /^-[a-zA-Z]$/.test(arg) ? shorts.get(arg.slice(1)) : undefined;
+    if (long === undefined && short === undefined) {
+      positionals.push(arg);
+      continue;
+    }
+    const [rawName, inline] = long !== undefined ? splitOnce(long) : [short!, undefined];
+    const known = spec[rawName];
+    const next = argv[i + 1];
+    const takesValue = known
+      ? known.type === "string"
+      : next !== undefined && !next.startsWith("--");
+    let value: string | boolean = true;
+    if (inline !== undefined) value = inline;
+    else if (takesValue) {
+      if (next === undefined) throw new UsageError(`--${rawName} needs a value`);
+      value = next;
+      i++;
+    }
+    (known ? values : extra)[rawName] = value;
   }
   const serializer = values.serializer;
   if (serializer !== undefined && serializer !== "json" && serializer !== "msgpack") {
@@ -53,6 +65,11 @@ export function parse(
     serializer,
   };
   return { values, positionals, extra, common, help: values.help === true };
+}
+
+function splitOnce(text: string): [string, string | undefined] {
+  const at = text.indexOf("=");
+  return at === -1 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
 }
 
 function str(value: unknown): string | undefined {

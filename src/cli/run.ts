@@ -25,8 +25,10 @@ export async function run(
     ...(common.serializer ? { serializer: common.serializer } : {}),
   });
   for (const def of definitions) broker.createService(def);
+  // Listen before starting, so a signal that arrives during start still stops the node cleanly.
+  const signal = untilSignal();
   await broker.start();
-  await untilSignal();
+  await signal;
   await broker.stop();
   return 0;
 }

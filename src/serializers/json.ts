@@ -8,6 +8,13 @@ export function jsonSerializer(): Serializer {
     name: "json",
     code: 1,
     encode: (value) => Buffer.from(JSON.stringify(value)),
+    encodePrefixed: (prefix, value) => Buffer.from(prefix + JSON.stringify(value)),
     decode: (bytes) => JSON.parse(decoder.decode(bytes)),
+    decodeFrom: (bytes, offset) =>
+      JSON.parse(
+        Buffer.isBuffer(bytes)
+          ? bytes.toString("utf8", offset)
+          : decoder.decode(bytes.subarray(offset)),
+      ),
   };
 }

@@ -5,6 +5,13 @@ export interface Serializer {
   /** One-byte code written in every packet header, so a mismatch is detected, not misparsed. */
   readonly code: number;
   encode(value: unknown): Uint8Array;
+  /**
+   * Encodes `value` after an ASCII `prefix` in one buffer: saves a copy per packet for text
+   * formats. Optional; transit falls back to `encode` and a copy.
+   */
+  encodePrefixed?(prefix: string, value: unknown): Uint8Array;
+  /** Decodes from `offset` on, without slicing first. Optional; transit falls back to `decode`. */
+  decodeFrom?(bytes: Uint8Array, offset: number): unknown;
   /** Throws on bytes it cannot read; transit drops such packets. */
   decode(bytes: Uint8Array): unknown;
 }

@@ -19,6 +19,12 @@ export function encodePacket<T extends PacketType>(
   type: T,
   body: PacketBodies[T],
 ): Uint8Array {
+  if (serializer.encodePrefixed !== undefined) {
+    return serializer.encodePrefixed(
+      String.fromCharCode(PROTOCOL_VERSION, serializer.code, type),
+      body,
+    );
+  }
   const payload = serializer.encode(body);
   const out = new Uint8Array(HEADER + payload.length);
   out[0] = PROTOCOL_VERSION;
@@ -47,7 +53,9 @@ export function decodePacket(serializer: Serializer, bytes: Uint8Array): Packet 
   if (!TYPES.has(type)) throw new PacketError(`Unknown packet type ${type}`, "type", { type });
   let body: unknown;
   try {
-    body = serializer.decode(bytes.subarray(HEADER));
+    body = serializer.decodeFrom
+      ? serializer.decodeFrom(bytes, HEADER)
+      : serializer.decode(bytes.subarray(HEADER));
   } catch (cause) {
     throw new PacketError(`Packet body does not decode: ${(cause as Error).message}`, "body");
   }

@@ -82,13 +82,15 @@ export class Transit {
   /** Connects, subscribes, announces this node, and starts routing to other nodes. */
   async connect(): Promise<void> {
     const { transporter, topics, nodeID } = this.core;
+    let early: string[] | undefined = [];
     await transporter.connect({
       nodeID,
       namespace: this.#deps.namespace,
       logger: this.core.logger,
       onMessage: (topic, data) => this.#onMessage(topic, data),
       onPeerDown: (peer) => this.discovery.onNodeGone(peer, true),
-      onPeerUp: (peer) => this.discovery.onPeerUp(peer),
+      // Peers that come up before this node has subscribed are greeted once it has.
+      onPeerUp: (peer) => (early ? early.push(peer) : this.discovery.onPeerUp(peer)),
       onConnection: (connected) =>
         this.core.logger.info(`Transporter ${connected ? "reconnected" : "disconnected"}`),
     });
@@ -112,6 +114,9 @@ export class Transit {
         (targets) => emitter.deliverLocal(targets, event, payload, opts),
       );
     await this.discovery.start();
+    const greet = early;
+    early = undefined;
+    for (const peer of greet) this.discovery.onPeerUp(peer);
   }
 
   /** Says goodbye, fails what is still pending, and disconnects. */

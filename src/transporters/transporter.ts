@@ -37,14 +37,23 @@ export interface Transporter {
   readonly capabilities: TransporterCapabilities;
   /** Connects (and starts discovery of peers, where the transporter does that itself). */
   connect(context: TransporterContext): Promise<void>;
-  /** Closes every connection; pending writes are flushed first where possible. */
+  /** Closes every connection gracefully (peers hear a goodbye); pending writes are flushed first. */
   disconnect(): Promise<void>;
   /**
-   * Receives messages published to `topic`. With `group` (only when `capabilities.balancing`),
-   * each message goes to one subscriber of the group.
+   * Drops every connection as a crashed process would: no goodbye, nothing flushed. For fault
+   * tests; transporters without it are disconnected instead.
+   */
+  kill?(): Promise<void>;
+  /**
+   * Receives messages published to `topic`. With `group` (only when `capabilities.balancing`;
+   * ignored otherwise), each message goes to one subscriber of the group. Resolves once peers
+   * will route the topic to this node: a publish after that reaches it.
    */
   subscribe(topic: string, group?: string): Promise<void>;
-  /** Sends `data` to every subscriber of `topic` (one per group). Resolves once handed off. */
+  /**
+   * Sends `data` to every subscriber of `topic` (one per group). Resolves once handed off. The
+   * transporter may hold `data` until it is written, so callers must not change it afterwards.
+   */
   publish(topic: string, data: Uint8Array): Promise<void>;
 }
 

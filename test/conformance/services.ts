@@ -60,7 +60,13 @@ export function echoService(nodeTag: string, gate = new Gate()) {
       hold: { handler: () => gate.hold().then(() => nodeTag) },
       slow: { handler: () => new Promise((r) => setTimeout(() => r("late"), 300)) },
       local: { visibility: "protected", handler: () => "protected" },
-      unserializable: { handler: () => ({ big: 10n }) },
+      unserializable: {
+        handler() {
+          const cyclic: Record<string, unknown> = {};
+          cyclic.self = cyclic;
+          return cyclic;
+        },
+      },
     },
   });
 }

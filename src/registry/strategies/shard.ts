@@ -62,12 +62,20 @@ function buildRing(candidates: readonly Candidate[], vnodes: number) {
   };
 }
 
-/** 32-bit FNV-1a: fast, and spreads short keys well enough for a ring. */
+/**
+ * 32-bit FNV-1a with murmur3's final mix: FNV alone clusters similar short keys (`a#1`, `a#2`)
+ * on the ring; the mix spreads them.
+ */
 function fnv1a(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }

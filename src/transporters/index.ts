@@ -1,0 +1,125 @@
+// Resolves a transporter from its URL. Implementations load lazily: a node that uses `memory://`
+// never loads the tcp code, and future drivers (nats, amqp, redis) load only when asked for.
+import { FlotillaError } from "../errors/index.js";
+import type { Transporter, TransporterFactory } from "./transporter.js";
+
+export type {
+  MessageHandler,
+  Transporter,
+  TransporterCapabilities,
+  TransporterContext,
+  TransporterFactory,
+} from "./transporter.js";
+
+const builtIn = new Map<string, () => Promise<TransporterFactory>>([
+  ["memory", async () => (await import("./memory.js")).memoryTransporterFromUrl],
+  ["tcp", async () => (await import("./tcp/index.js")).tcpTransporterFromUrl],
+]);
+
+/** Schemes the design promises but this version does not ship yet. */
+const planned = ["nats", "amqp", "redis"];
+
+const registered = new Map<string, TransporterFactory>();
+
+function normalizeScheme(scheme: string): string {
+  const name = scheme.toLowerCase().replace(/:(\/\/)?$/, "");
+  if (!/^[a-z][a-z0-9+.-]*$/.test(name)) {
+    throw new TypeError(`'${scheme}' is not a URL scheme (letters, digits, '+', '-', '.').`);
+  }
+  return name;
+}
+
+/**
+ * Adds (or overrides) the transporter for a URL scheme. Returns a function that removes it again.
+ *
+ * @example
+ * ```ts
+ * const unregister = registerTransporter("loopback", (url) => new LoopbackTransporter(url));
+ * const broker = new ServiceBroker({ transporter: "loopback://" });
+ * ```
+ */
+export function registerTransporter(scheme: string, factory: TransporterFactory): () => void {
+  const name = normalizeScheme(scheme);
+  registered.set(name, factory);
+  return () => {
+    if (registered.get(name) === factory) registered.delete(name);
+  };
+}
+
+/** The schemes `resolveTransporter` can make a transporter for right now. */
+export function knownTransporterSchemes(): string[] {
+  return [...new Set([...builtIn.keys(), ...registered.keys()])].sort();
+}
+
+/**
+ * Parses a transporter URL. A bare name (`"tcp"`) means `tcp://`. A comma-separated host list in
+ * the authority (`tcp://a:4000,b:4000`, which `URL` cannot parse) is moved to the `hosts` query
+ * parameter, so every factory gets a plain `URL`.
+ *
+ * @example
+ * ```ts
+ * parseTransporterUrl("tcp://10.0.0.1:4000,10.0.0.2:4000?udp=false").searchParams.get("hosts");
+ * // "10.0.0.1:4000,10.0.0.2:4000"
+ * ```
+ */
+export function parseTransporterUrl(url: string): URL {
+  const text = /^[a-z][a-z0-9+.-]*$/i.test(url) ? `${url}://` : url;
+  const multi =
+    /^([a-z][a-z0-9+.-]*:\/\/)(?:([^@/?#]*)@)?([^/?#]*,[^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/i.exec(
+      text,
+    );
+  try {
+    if (multi === null) return new URL(text);
+    const [, scheme, user, hosts = "", path = "", query = "", hash = ""] = multi;
+    const parsed = new URL(
+      `${scheme}${user === undefined ? "" : `${user}@`}${path}${query}${hash}`,
+    );
+    parsed.searchParams.set("hosts", hosts);
+    return parsed;
+  } catch (cause) {
+    throw new FlotillaError(
+      `'${redact(url)}' is not a valid transporter URL.`,
+      "INVALID_TRANSPORTER_URL",
+      500,
+      { cause },
+    );
+  }
+}
+
+/**
+ * Makes the transporter a URL names, loading its implementation on first use.
+ * `memory://[bus]` and `tcp://` ship today; `nats:`, `amqp:` and `redis:` fail with
+ * `TRANSPORTER_NOT_SUPPORTED`, anything else with `UNKNOWN_TRANSPORTER`.
+ *
+ * @example
+ * ```ts
+ * const transporter = await resolveTransporter("tcp://?udp=false");
+ * ```
+ */
+export async function resolveTransporter(url: string | URL): Promise<Transporter> {
+  const parsed = typeof url === "string" ? parseTransporterUrl(url) : url;
+  const scheme = parsed.protocol.replace(/:$/, "").toLowerCase();
+  const factory = registered.get(scheme) ?? (await builtIn.get(scheme)?.());
+  if (factory !== undefined) return factory(parsed);
+  if (planned.includes(scheme)) {
+    throw new FlotillaError(
+      `The '${scheme}' transporter is not available yet in this version of Flotilla. ` +
+        `Available: ${knownTransporterSchemes().join(", ")}.`,
+      "TRANSPORTER_NOT_SUPPORTED",
+      500,
+      { data: { scheme } },
+    );
+  }
+  const known = knownTransporterSchemes();
+  throw new FlotillaError(
+    `Unknown transporter '${scheme}:'. Known: ${known.map((s) => `${s}://`).join(", ")}.`,
+    "UNKNOWN_TRANSPORTER",
+    500,
+    { data: { scheme, known } },
+  );
+}
+
+/** Hides a password in a URL before it goes into an error message. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@/]*@/, "//$1:***@");
+}

@@ -1,0 +1,181 @@
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { FlotillaError } from "../../errors/index.js";
+
+/** A host and port to dial. */
+export interface Address {
+  host: string;
+  port: number;
+}
+
+/** Settings of the tcp transporter; every one has a default and a URL parameter of that name. */
+export interface TcpOptions {
+  /** Interface to listen on. Default `"127.0.0.1"` (this machine); `"0.0.0.0"` listens on all. */
+  host?: string;
+  /** Port to listen on. Default `0`: an ephemeral port, published through discovery. */
+  port?: number;
+  /** Local rendezvous directory discovery. Default `true`. */
+  rendezvous?: boolean;
+  /**
+   * Root of the rendezvous directory; nodes meet in `<dir>/<namespace or "default">`.
+   * Default `$FLOTILLA_TCP_DIR`, else `<os.tmpdir()>/flotilla`.
+   */
+  dir?: string;
+  /** UDP announce discovery (its packets leave the machine). Default `false`. */
+  udp?: boolean;
+  /** Multicast group (or broadcast/unicast address) to announce to. Default `"239.0.0.0"`. */
+  udpAddress?: string;
+  /** UDP port to announce to and listen on. Default `4445`. */
+  udpPort?: number;
+  /** Milliseconds between UDP announcements. Default `2000`. */
+  udpInterval?: number;
+  /** Addresses (`"host:port"`) to dial directly, retried with backoff. Default none. */
+  seeds?: readonly string[];
+  /** Largest payload accepted, sent or received, in bytes. Default 16 MiB. */
+  maxPacketSize?: number;
+  /** Bytes queued for one peer before it counts as dead and is dropped. Default 64 MiB. */
+  maxBufferedBytes?: number;
+  /** How long `connect()` waits for the handshakes with the peers found at start. Default 2000. */
+  readyTimeout?: number;
+  /** Milliseconds between rescans of the rendezvous directory. Default `1000`. */
+  rescanInterval?: number;
+}
+
+/** Options with every default filled in, for one connect. */
+export interface ResolvedTcpOptions {
+  host: string;
+  port: number;
+  /** The directory itself (namespace included), or `undefined` when rendezvous is off. */
+  dir: string | undefined;
+  udp: { address: string; port: number; interval: number } | undefined;
+  seeds: Address[];
+  maxPacketSize: number;
+  maxBufferedBytes: number;
+  readyTimeout: number;
+  rescanInterval: number;
+}
+
+const MiB = 1024 * 1024;
+
+const numbers = [
+  "port",
+  "udpPort",
+  "udpInterval",
+  "maxPacketSize",
+  "maxBufferedBytes",
+  "readyTimeout",
+  "rescanInterval",
+] as const;
+const booleans = ["rendezvous", "udp"] as const;
+const strings = ["host", "dir", "udpAddress"] as const;
+const known = [...numbers, ...booleans, ...strings, "seeds", "hosts"];
+
+function invalid(message: string): FlotillaError {
+  return new FlotillaError(message, "INVALID_TRANSPORTER_URL", 500);
+}
+
+/**
+ * Reads tcp-transporter options from a URL: `tcp://host:port` (or a comma list, which the
+ * resolver passes as `hosts`) and `?seeds=` name seeds; every other {@link TcpOptions} key is a
+ * query parameter. Unknown parameters are an error, so a typo does not pass silently.
+ *
+ * @example
+ * ```ts
+ * parseTcpUrl("tcp://10.0.0.5:4000?udp=false&port=4001");
+ * // { seeds: ["10.0.0.5:4000"], udp: false, port: 4001 }
+ * ```
+ */
+export function parseTcpUrl(url: URL | string): TcpOptions {
+  const u = typeof url === "string" ? new URL(url) : url;
+  const options: TcpOptions = {};
+  const seeds: string[] = [];
+  if (u.hostname !== "") {
+    if (u.port === "") throw invalid(`Seed '${u.host}' in '${u.href}' needs a port.`);
+    seeds.push(u.host);
+  }
+  for (const [key, value] of u.searchParams) {
+    if (!known.includes(key)) {
+      throw invalid(`Unknown tcp transporter option '${key}'. Known: ${known.join(", ")}.`);
+    }
+    if (key === "seeds" || key === "hosts") seeds.push(...value.split(",").filter(Boolean));
+    else if ((numbers as readonly string[]).includes(key)) {
+      const n = Number(value);
+      if (value === "" || !Number.isInteger(n) || n < 0) {
+        throw invalid(`Option '${key}' must be a non-negative integer, got '${value}'.`);
+      }
+      options[key as (typeof numbers)[number]] = n;
+    } else if ((booleans as readonly string[]).includes(key)) {
+      if (!["", "true", "1", "false", "0"].includes(value)) {
+        throw invalid(`Option '${key}' must be true or false, got '${value}'.`);
+      }
+      options[key as (typeof booleans)[number]] = value !== "false" && value !== "0";
+    } else options[key as (typeof strings)[number]] = value;
+  }
+  for (const seed of seeds) parseAddress(seed);
+  if (seeds.length > 0) options.seeds = seeds;
+  return options;
+}
+
+/**
+ * Splits `"host:port"` (IPv6 in brackets: `"[::1]:4000"`).
+ *
+ * @example
+ * ```ts
+ * parseAddress("127.0.0.1:4000"); // { host: "127.0.0.1", port: 4000 }
+ * ```
+ */
+export function parseAddress(text: string): Address {
+  const colon = text.lastIndexOf(":");
+  const host = text.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+  const port = Number(text.slice(colon + 1));
+  if (colon <= 0 || host === "" || !Number.isInteger(port) || port < 1 || port > 0xffff) {
+    throw invalid(`'${text}' is not a host:port address.`);
+  }
+  return { host, port };
+}
+
+/** Fills in the defaults for a node of `namespace`; `env` supplies `FLOTILLA_TCP_DIR`. */
+export function resolveTcpOptions(
+  options: TcpOptions,
+  namespace: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedTcpOptions {
+  const root = options.dir ?? env.FLOTILLA_TCP_DIR ?? path.join(tmpdir(), "flotilla");
+  const maxPacketSize = options.maxPacketSize ?? 16 * MiB;
+  return {
+    // Loopback unless asked: no port opens to the network by accident, and nodes on one machine
+    // meet through the rendezvous directory anyway.
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 0,
+    dir:
+      options.rendezvous === false
+        ? undefined
+        : path.join(root, encodeURIComponent(namespace || "default")),
+    // UDP announcements leave the machine, so they are opt-in (`?udp=true`).
+    udp:
+      options.udp !== true
+        ? undefined
+        : {
+            address: options.udpAddress ?? "239.0.0.0",
+            port: options.udpPort ?? 4445,
+            interval: options.udpInterval ?? 2000,
+          },
+    seeds: (options.seeds ?? []).map(parseAddress),
+    maxPacketSize,
+    // A peer must be able to hold at least a couple of full packets in its queue.
+    maxBufferedBytes: Math.max(options.maxBufferedBytes ?? 64 * MiB, 2 * maxPacketSize),
+    readyTimeout: options.readyTimeout ?? 2000,
+    rescanInterval: options.rescanInterval ?? 1000,
+  };
+}
+
+/** Whether `host` means "every interface" rather than one address others can dial. */
+export function isWildcard(host: string): boolean {
+  return host === "" || host === "0.0.0.0" || host === "::";
+}
+
+/** Exponential backoff with jitter: 100 ms, 200 ms, ... up to 5 s. */
+export function backoff(attempt: number): number {
+  const base = Math.min(100 * 2 ** Math.max(0, attempt - 1), 5000);
+  return Math.round(base * (0.75 + Math.random() * 0.5));
+}

@@ -1,0 +1,199 @@
+import { randomUUID } from "node:crypto";
+import { type AddressInfo, createServer, type Server } from "node:net";
+import { FlotillaError } from "../../errors/index.js";
+import type { Transporter, TransporterCapabilities, TransporterContext } from "../transporter.js";
+import { FRAME_OVERHEAD, MAX_TOPIC_BYTES } from "./frames.js";
+import { Mesh } from "./mesh.js";
+import { type Address, isWildcard, resolveTcpOptions, type TcpOptions } from "./options.js";
+import { Rendezvous } from "./rendezvous.js";
+import { Seeds } from "./seeds.js";
+import { UdpDiscovery } from "./udp.js";
+
+/** How long `subscribe()` waits for a peer to confirm it has read the subscription. */
+const SUBSCRIBE_CONFIRM_TIMEOUT = 5000;
+/** A connection still in its handshake after this long is dropped. */
+const HANDSHAKE_TIMEOUT = 10_000;
+
+/** Everything one connect() started, so disconnect() and kill() stop exactly that. */
+interface Run {
+  readonly server: Server;
+  readonly mesh: Mesh;
+  readonly seeds: Seeds;
+  readonly address: Address;
+  readonly maxPacketSize: number;
+  rendezvous?: Rendezvous;
+  udp?: UdpDiscovery;
+}
+
+/**
+ * The embedded transporter: nodes talk over direct TCP connections, with no server to run.
+ * Peers are found through a rendezvous directory on this machine, UDP announcements on the LAN,
+ * and static seeds; see `docs/transporters.md`. Subscriptions are kept across reconnects.
+ * Capabilities: peer-aware; no broker-side balancing, nothing durable.
+ *
+ * @example
+ * ```ts
+ * const t = new TcpTransporter({ host: "127.0.0.1", udp: false });
+ * await t.connect({ nodeID: "n1", namespace: "", logger, onMessage: (topic, data) => {} });
+ * await t.subscribe("greetings");
+ * await t.publish("greetings", new TextEncoder().encode("hi"));
+ * ```
+ */
+export class TcpTransporter implements Transporter {
+  readonly capabilities: TransporterCapabilities = {
+    balancing: false,
+    durable: false,
+    peerAware: true,
+  };
+  private readonly subs = new Set<string>();
+  private readonly announcing = new Map<string, Promise<void>>();
+  private run: Run | undefined;
+
+  constructor(readonly options: TcpOptions = {}) {}
+
+  /** Where this node listens, once connected. */
+  get address(): Address | undefined {
+    return this.run?.address;
+  }
+
+  /** NodeIDs of the peers with an open session right now. */
+  get peers(): string[] {
+    return this.run?.mesh.sessions ?? [];
+  }
+
+  /**
+   * Listens, starts discovery, and resolves once the peers found at start (in the rendezvous
+   * directory, and the seeds) have completed their handshake, or after `readyTimeout`.
+   */
+  async connect(context: TransporterContext): Promise<void> {
+    if (this.run !== undefined) throw new Error("TcpTransporter is already connected.");
+    const o = resolveTcpOptions(this.options, context.namespace);
+    const logger = context.logger.child({ transporter: "tcp" });
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(o.port, o.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", (err) => logger.error({ err }, "tcp server error"));
+    const port = (server.address() as AddressInfo).port;
+    const instance = randomUUID();
+    const self = { nodeID: context.nodeID, namespace: context.namespace, host: o.host, port };
+    const limits = {
+      maxFrameLength: o.maxPacketSize + FRAME_OVERHEAD,
+      maxBufferedBytes: o.maxBufferedBytes,
+      handshakeTimeout: HANDSHAKE_TIMEOUT,
+    };
+    const mesh = new Mesh({ ...self, instance }, this.subs, context, limits, logger);
+    const seeds = new Seeds(o.seeds, mesh);
+    mesh.onSessionDown = (nodeID) => seeds.sessionDown(nodeID);
+    server.on("connection", (socket) => mesh.accept(socket));
+    const run: Run = {
+      server,
+      mesh,
+      seeds,
+      address: { host: o.host, port },
+      maxPacketSize: o.maxPacketSize,
+    };
+    this.run = run;
+    const found = (nodeID: string, address: Address) => mesh.discovered(nodeID, address);
+    seeds.start();
+    if (o.dir !== undefined) {
+      // Peers on this machine can always reach us on loopback, whatever interface we listen on.
+      const host = isWildcard(o.host) ? "127.0.0.1" : o.host;
+      const entry = { ...self, host, pid: process.pid, startedAt: Date.now(), instance };
+      const rendezvous = new Rendezvous(o.dir, entry, found, logger, o.rescanInterval);
+      run.rendezvous = rendezvous;
+      await rendezvous.start().catch((err: unknown) => {
+        logger.warn({ err, dir: o.dir }, "rendezvous directory unusable; continuing without it");
+      });
+    }
+    if (this.run !== run) return; // disconnected (or killed) while the directory was scanned
+    if (o.udp !== undefined) {
+      run.udp = new UdpDiscovery(o.udp, self, found, logger);
+      run.udp.start();
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      mesh.settled(),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, o.readyTimeout);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Says goodbye to every peer, flushes, closes, and removes this node's rendezvous entry. */
+  async disconnect(): Promise<void> {
+    const run = this.run;
+    if (run === undefined) return;
+    this.run = undefined;
+    run.seeds.stop();
+    run.udp?.stop();
+    await run.rendezvous?.stop();
+    await run.mesh.close(true);
+    await new Promise((resolve) => run.server.close(resolve));
+  }
+
+  /**
+   * Simulates a crash, for tests: every socket is destroyed with no goodbye and the rendezvous
+   * entry stays behind, as a killed process would leave things. Peers see `onPeerDown`.
+   */
+  async kill(): Promise<void> {
+    const run = this.run;
+    if (run === undefined) return;
+    this.run = undefined;
+    run.seeds.stop();
+    run.udp?.stop();
+    run.server.close();
+    await run.rendezvous?.stop(true);
+    await run.mesh.close(false);
+  }
+
+  /**
+   * Subscribes to `topic` (a `group` is ignored: tcp does no broker-side balancing). Resolves
+   * once every connected peer has read the subscription, so their next publish reaches us.
+   */
+  async subscribe(topic: string, _group?: string): Promise<void> {
+    if (Buffer.byteLength(topic) > MAX_TOPIC_BYTES) throw tooLarge("Topic", MAX_TOPIC_BYTES);
+    // A second call while the first still waits for confirmations waits for the same ones.
+    const inFlight = this.announcing.get(topic);
+    if (inFlight !== undefined) return inFlight;
+    if (this.subs.has(topic)) return;
+    this.subs.add(topic);
+    const announced = this.run?.mesh.announceSubscription(topic, SUBSCRIBE_CONFIRM_TIMEOUT);
+    if (announced === undefined) return;
+    this.announcing.set(topic, announced);
+    await announced.finally(() => this.announcing.delete(topic));
+  }
+
+  /**
+   * Sends `data` to every peer subscribed to `topic`, and to this node if it subscribed.
+   * `data` is written as is: do not change it after the call.
+   */
+  async publish(topic: string, data: Uint8Array): Promise<void> {
+    const run = this.run;
+    if (run === undefined) throw notConnected();
+    if (data.length > run.maxPacketSize) throw tooLarge("Payload", run.maxPacketSize);
+    const sent = run.mesh.publish(topic, data);
+    if (this.subs.has(topic)) {
+      // A copy: the local receiver must not see (or make) changes to bytes still being written.
+      const copy = new Uint8Array(data);
+      queueMicrotask(() => this.run === run && run.mesh.deliver(topic, copy));
+    }
+    await sent;
+  }
+}
+
+function notConnected(): FlotillaError {
+  const message = "The tcp transporter is not connected.";
+  return new FlotillaError(message, "TRANSPORTER_NOT_CONNECTED", 503, { retryable: true });
+}
+
+function tooLarge(what: string, limit: number): FlotillaError {
+  return new FlotillaError(`${what} exceeds ${limit} bytes.`, "PACKET_TOO_LARGE", 413, {
+    data: { limit },
+  });
+}

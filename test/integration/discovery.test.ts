@@ -1,0 +1,145 @@
+import {
+  type BrokerOptions,
+  defineService,
+  RequestTimeoutError,
+  ServiceBroker,
+  ServiceNotAvailableError,
+} from "flotilla";
+import { waitForEvent } from "flotilla/testing";
+import { afterEach, describe, expect, it } from "vitest";
+import { jsonSerializer } from "../../src/serializers/json.js";
+import { encodePacket } from "../../src/transit/codec.js";
+import { PacketType } from "../../src/transit/packets.js";
+import { createMemoryTransporter, MemoryBus } from "../../src/transporters/memory.js";
+import { echoService, Gate } from "../conformance/services.js";
+import { until } from "../conformance/suite.js";
+
+const live: ServiceBroker[] = [];
+afterEach(async () => {
+  await Promise.allSettled(live.splice(0).map((b) => b.stop()));
+});
+
+function node(bus: MemoryBus, nodeID: string, extra: BrokerOptions = {}): ServiceBroker {
+  const broker = new ServiceBroker({
+    nodeID,
+    logger: false,
+    transporter: createMemoryTransporter(bus),
+    heartbeatInterval: 50,
+    heartbeatTimeout: 300,
+    ...extra,
+  });
+  live.push(broker);
+  return broker;
+}
+
+const watcher = defineService({
+  name: "watcher",
+  events: { "$node.*": { handler: () => {} } },
+});
+
+describe("discovery", () => {
+  it("drops a node that goes silent after the heartbeat timeout, failing its pending calls", async () => {
+    const bus = new MemoryBus();
+    const gate = new Gate();
+    const server = node(bus, "silent");
+    server.createService(echoService("silent", gate));
+    const client = node(bus, "client");
+    client.createService(watcher);
+    await Promise.all([server.start(), client.start()]);
+    await client.waitForServices("echo", 2_000);
+
+    const pending = client.call("echo.hold", {}, { timeout: 10_000 }).catch((e: unknown) => e);
+    await until(() => gate.entered.count === 1);
+    const gone = waitForEvent(client, "$node.disconnected");
+    const started = Date.now();
+    bus.setFilter((from) => (from === "silent" ? "drop" : undefined)); // a network partition
+    expect((await gone).params).toEqual({ nodeID: "silent", unexpected: true });
+    expect(await pending).toBeInstanceOf(ServiceNotAvailableError);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(client.registry.isAvailable("echo")).toBe(false);
+  });
+
+  it("a node restarting under the same ID replaces its old entry; calls on the old one fail", async () => {
+    const bus = new MemoryBus();
+    const gate = new Gate();
+    const worker = node(bus, "worker");
+    worker.createService(echoService("worker", gate));
+    const client = node(bus, "client");
+    client.createService(watcher);
+    await Promise.all([worker.start(), client.start()]);
+    await client.waitForServices("echo", 2_000);
+    const pending = client.call("echo.hold", {}, { timeout: 10_000 }).catch((e: unknown) => e);
+    await until(() => gate.entered.count === 1);
+
+    // The announcement of a new instance under the same ID, before the old one was seen to go
+    // (as on a transporter that does not watch connections).
+    const back = waitForEvent(client, "$node.connected");
+    const raw = createMemoryTransporter(bus);
+    await raw.connect({ nodeID: "raw", namespace: "", logger: client.logger, onMessage: () => {} });
+    const info = {
+      sender: "worker",
+      instanceID: "new-instance",
+      seq: 1,
+      hostname: "h",
+      services: [],
+      client: { type: "flotilla" as const, version: "0" },
+    };
+    await raw.publish(
+      `flo.default.INFO.client`,
+      encodePacket(jsonSerializer(), PacketType.INFO, info),
+    );
+    expect((await back).params).toEqual({ nodeID: "worker", reconnected: true });
+    expect(await pending).toMatchObject({
+      code: "SERVICE_NOT_AVAILABLE",
+      data: { reason: "node restarted" },
+    });
+    expect(client.registry.remote.nodes.get("worker")?.instanceID).toBe("new-instance");
+    expect(client.registry.isAvailable("echo")).toBe(false);
+    await raw.disconnect();
+  });
+
+  it("drops a packet over maxPacketSize on the receiver and keeps working", async () => {
+    const bus = new MemoryBus();
+    const server = node(bus, "small", { maxPacketSize: 64 * 1024 });
+    server.createService(echoService("small"));
+    const client = node(bus, "client");
+    await Promise.all([server.start(), client.start()]);
+    await client.waitForServices("echo", 2_000);
+    const big = client.call("echo.say", { blob: "x".repeat(100 * 1024) }, { timeout: 200 });
+    await expect(big).rejects.toBeInstanceOf(RequestTimeoutError);
+    await expect(client.call("echo.say", { small: true })).resolves.toMatchObject({
+      node: "small",
+    });
+  });
+
+  it("balances calls over local and remote instances when preferLocal is off", async () => {
+    const bus = new MemoryBus();
+    const remote = node(bus, "remote");
+    remote.createService(echoService("remote"));
+    const local = node(bus, "local", { preferLocal: false });
+    local.createService(echoService("local"));
+    await Promise.all([remote.start(), local.start()]);
+    await until(() => (local.registry.remote.nodes.get("remote")?.info.services.length ?? 0) > 0);
+    const picks = await Promise.all(
+      Array.from({ length: 4 }, () => local.call<{ node: string }>("echo.say")),
+    );
+    expect(picks.map((p) => p.node).sort()).toEqual(["local", "local", "remote", "remote"]);
+  });
+
+  it("prefers the local instance by default", async () => {
+    const bus = new MemoryBus();
+    const remote = node(bus, "remote");
+    remote.createService(echoService("remote"));
+    const local = node(bus, "local");
+    local.createService(echoService("local"));
+    await Promise.all([remote.start(), local.start()]);
+    await until(() => (local.registry.remote.nodes.get("remote")?.info.services.length ?? 0) > 0);
+    const picks = await Promise.all(
+      Array.from({ length: 4 }, () => local.call<{ node: string }>("echo.say")),
+    );
+    expect(picks.map((p) => p.node)).toEqual(["local", "local", "local", "local"]);
+    await expect(local.call("echo.say", {}, { nodeID: "remote" })).resolves.toMatchObject({
+      node: "remote",
+    });
+  });
+});

@@ -1,0 +1,109 @@
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { FlotillaError } from "../../src/errors/index.js";
+import {
+  knownTransporterSchemes,
+  parseTransporterUrl,
+  registerTransporter,
+  resolveTransporter,
+} from "../../src/transporters/index.js";
+import { MemoryBus, MemoryTransporter } from "../../src/transporters/memory.js";
+import {
+  parseTcpUrl,
+  resolveTcpOptions,
+  TcpTransporter,
+} from "../../src/transporters/tcp/index.js";
+import type { Transporter } from "../../src/transporters/transporter.js";
+
+describe("resolveTransporter", () => {
+  it("makes the built-in transporters from their URLs", async () => {
+    expect(await resolveTransporter("memory://")).toBeInstanceOf(MemoryTransporter);
+    expect(await resolveTransporter("tcp://")).toBeInstanceOf(TcpTransporter);
+    expect(await resolveTransporter("TCP")).toBeInstanceOf(TcpTransporter); // a bare name
+    const tcp = (await resolveTransporter("tcp://?port=4001&udp=false")) as TcpTransporter;
+    expect(tcp.options).toEqual({ port: 4001, udp: false });
+  });
+
+  it("takes a comma list of seeds in the authority", async () => {
+    const url = parseTransporterUrl("tcp://10.0.0.1:4000,[::1]:4001?udp=0");
+    expect(url.searchParams.get("hosts")).toBe("10.0.0.1:4000,[::1]:4001");
+    const tcp = (await resolveTransporter(
+      "tcp://10.0.0.1:4000,[::1]:4001?udp=0",
+    )) as TcpTransporter;
+    expect(tcp.options).toEqual({ udp: false, seeds: ["10.0.0.1:4000", "[::1]:4001"] });
+  });
+
+  it.each(["nats://127.0.0.1:4222", "amqp://guest:s3cret@localhost", "redis://localhost"])(
+    "says %s is not available yet",
+    async (url) => {
+      const err = await resolveTransporter(url).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FlotillaError);
+      expect(err).toMatchObject({ code: "TRANSPORTER_NOT_SUPPORTED", status: 500 });
+      expect((err as Error).message).toMatch(/not available yet/);
+      expect((err as Error).message).not.toMatch(/s3cret/);
+    },
+  );
+
+  it("names the known schemes when the scheme is unknown", async () => {
+    await expect(resolveTransporter("kafka://broker:9092")).rejects.toMatchObject({
+      code: "UNKNOWN_TRANSPORTER",
+      status: 500,
+      message: expect.stringMatching(/Known: memory:\/\/, tcp:\/\//),
+    });
+  });
+
+  it("rejects what is not a URL, hiding a password", async () => {
+    const err = await resolveTransporter("tcp://user:pw@[bad").catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "INVALID_TRANSPORTER_URL" });
+    expect((err as Error).message).not.toMatch(/pw/);
+  });
+
+  it("uses a registered transporter until it is unregistered", async () => {
+    const made: Transporter = new MemoryTransporter(new MemoryBus());
+    const unregister = registerTransporter("Loop:", (url) => {
+      expect(url.host).toBe("here");
+      return made;
+    });
+    expect(knownTransporterSchemes()).toContain("loop");
+    expect(await resolveTransporter("loop://here")).toBe(made);
+    unregister();
+    await expect(resolveTransporter("loop://here")).rejects.toMatchObject({
+      code: "UNKNOWN_TRANSPORTER",
+    });
+    expect(() => registerTransporter("not a scheme", () => made)).toThrow(TypeError);
+  });
+});
+
+describe("tcp options", () => {
+  it.each([
+    ["tcp://?port=abc", /non-negative integer/],
+    ["tcp://?udp=maybe", /true or false/],
+    ["tcp://?prot=4000", /Unknown tcp transporter option 'prot'/],
+    ["tcp://10.0.0.1", /needs a port/],
+    ["tcp://?seeds=nohost", /not a host:port/],
+  ])("refuses %s", (url, message) => {
+    expect(() => parseTcpUrl(url)).toThrow(message);
+  });
+
+  it("fills in defaults, namespacing the rendezvous directory", () => {
+    const o = resolveTcpOptions({}, "", {});
+    expect(o).toMatchObject({
+      host: "127.0.0.1",
+      port: 0,
+      dir: path.join(tmpdir(), "flotilla", "default"),
+      udp: undefined,
+      seeds: [],
+      maxPacketSize: 16 * 1024 * 1024,
+      readyTimeout: 2000,
+    });
+    expect(resolveTcpOptions({}, "shop/eu", { FLOTILLA_TCP_DIR: "/x" }).dir).toBe(
+      path.join("/x", "shop%2Feu"),
+    );
+    expect(resolveTcpOptions({ dir: "/y" }, "s", { FLOTILLA_TCP_DIR: "/x" }).dir).toBe("/y/s");
+    expect(resolveTcpOptions({ rendezvous: false, udp: true }, "s", {})).toMatchObject({
+      dir: undefined,
+      udp: { address: "239.0.0.0", port: 4445, interval: 2000 },
+    });
+  });
+});
