@@ -91,8 +91,7 @@ export class Transit {
       onPeerDown: (peer) => this.discovery.onNodeGone(peer, true),
       // Peers that come up before this node has subscribed are greeted once it has.
       onPeerUp: (peer) => (early ? early.push(peer) : this.discovery.onPeerUp(peer)),
-      onConnection: (connected) =>
-        this.core.logger.info(`Transporter ${connected ? "reconnected" : "disconnected"}`),
+      onConnection: (connected) => this.#connectionChanged(connected),
     });
     const kinds = ["REQ", "RES", "EVENT", "INFO", "DISCOVER", "PING", "PONG"] as const;
     await Promise.all([
@@ -117,6 +116,19 @@ export class Transit {
     const greet = early;
     early = undefined;
     for (const peer of greet) this.discovery.onPeerUp(peer);
+  }
+
+  /**
+   * The transporter lost (or regained) its server. Back online, the node announces itself again,
+   * since other nodes may have dropped it for missed heartbeats meanwhile.
+   */
+  #connectionChanged(connected: boolean): void {
+    if (!connected) {
+      this.core.logger.warn("Transporter lost its connection; calls to other nodes fail until it is back");
+      return;
+    }
+    this.core.logger.info("Transporter reconnected; announcing this node again");
+    this.discovery.reannounce();
   }
 
   /** Says goodbye, fails what is still pending, and disconnects. */

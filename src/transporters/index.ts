@@ -5,6 +5,8 @@ import type { Transporter, TransporterFactory } from "./transporter.js";
 
 export type {
   MessageHandler,
+  PublishOptions,
+  SubscribeOptions,
   Transporter,
   TransporterCapabilities,
   TransporterContext,

@@ -49,12 +49,27 @@ export interface Transporter {
    * ignored otherwise), each message goes to one subscriber of the group. Resolves once peers
    * will route the topic to this node: a publish after that reaches it.
    */
-  subscribe(topic: string, group?: string): Promise<void>;
+  subscribe(topic: string, group?: string, options?: SubscribeOptions): Promise<void>;
   /**
    * Sends `data` to every subscriber of `topic` (one per group). Resolves once handed off. The
    * transporter may hold `data` until it is written, so callers must not change it afterwards.
    */
-  publish(topic: string, data: Uint8Array): Promise<void>;
+  publish(topic: string, data: Uint8Array, options?: PublishOptions): Promise<void>;
+}
+
+/** Options of one subscription. */
+export interface SubscribeOptions {
+  /**
+   * With a group on a `durable` transporter: the group's queue outlives its consumers, so
+   * messages published while none is connected wait for the next one (until their `ttl`).
+   */
+  durable?: boolean;
+}
+
+/** Options of one publish. */
+export interface PublishOptions {
+  /** On transporters that queue messages: drop the message if not taken within this many ms. */
+  ttl?: number;
 }
 
 /** Makes a transporter from a URL such as `tcp://`, `memory://bus-name`, `nats://127.0.0.1:4222`. */
