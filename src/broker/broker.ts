@@ -219,7 +219,8 @@ export class ServiceBroker {
       logger: this.logger,
       waitFor: (names: readonly string[], signal: AbortSignal) =>
         this.#waitFor(names, this.options.dependencyTimeout ?? 30_000, signal),
-      markAvailable: (service: Service, available: boolean) => {
+      markAvailable: async (service: Service, available: boolean) => {
+        if (available) await this.#transit?.serviceStarted(service);
         this.registry.setStarted(service.fullName, available);
         this.#transit?.discovery.localChanged();
       },
@@ -253,6 +254,7 @@ export class ServiceBroker {
           heartbeatTimeout: this.options.heartbeatTimeout ?? 4_000,
           maxPacketSize: this.options.maxPacketSize ?? 16 * 1024 * 1024,
           preferLocal: this.options.preferLocal ?? true,
+          balancing: this.options.balancing ?? "registry",
         },
       },
     );

@@ -8,7 +8,7 @@ export type BrokerState = "created" | "starting" | "started" | "stopping" | "sto
 /** What starting services needs from the broker. */
 export interface StartHost {
   waitFor(names: readonly string[], signal: AbortSignal): Promise<void>;
-  markAvailable(service: Service, available: boolean): void;
+  markAvailable(service: Service, available: boolean): void | Promise<void>;
   logger: Logger;
 }
 
@@ -37,7 +37,7 @@ export class Lifecycle {
           await host.waitFor(service.dependencies, abort.signal);
           await service.definition.started?.(service);
           this.#started.push(service);
-          host.markAvailable(service, true);
+          await host.markAvailable(service, true);
         } catch (err) {
           abort.abort(err);
           throw err;
@@ -55,7 +55,7 @@ export class Lifecycle {
   async stopAll(host: StartHost): Promise<void> {
     const order = this.#started.splice(0).reverse();
     for (const service of order) {
-      host.markAvailable(service, false);
+      await host.markAvailable(service, false);
       try {
         await service.definition.stopped?.(service);
       } catch (err) {

@@ -52,6 +52,13 @@ export interface BrokerOptions {
   strategy?: StrategyOption;
   /** Use this node's own instance of an action when it has one. Default `true`. */
   preferLocal?: boolean;
+  /**
+   * Who balances calls and emitted events: this node from its registry (`"registry"`, default:
+   * enables latency and shard strategies), or the message broker through one queue per service
+   * and per event group (`"broker"`, on nats:// and amqp://; on amqp:// the queues are durable,
+   * so requests wait for an instance until their deadline).
+   */
+  balancing?: "registry" | "broker";
   /** How often this node says it is alive, in ms. Default 1 000. */
   heartbeatInterval?: number;
   /** Drop a node silent for this long and fail its pending calls, in ms. Default 4 000. */

@@ -1,7 +1,7 @@
 import type { Logger } from "../observability/logger.js";
 import type { Registry } from "../registry/registry.js";
 import type { Serializer } from "../serializers/index.js";
-import type { Transporter } from "../transporters/transporter.js";
+import type { PublishOptions, Transporter } from "../transporters/transporter.js";
 import { encodePacket } from "./codec.js";
 import type { PacketBodies, PacketType } from "./packets.js";
 import type { PendingRequests } from "./pending.js";
@@ -17,6 +17,12 @@ export interface TransitSettings {
   maxPacketSize: number;
   /** Use a local endpoint when there is one, before balancing across nodes. Default true. */
   preferLocal: boolean;
+  /**
+   * Who balances calls and events: this node, from its registry (`registry`, default), or the
+   * message broker, through one queue per service and per event group (`broker`; only on
+   * transporters with the `balancing` capability).
+   */
+  balancing: "registry" | "broker";
 }
 
 /** What the pieces of transit share: identity, wire, catalogue and the pending table. */
@@ -39,6 +45,7 @@ export function send<T extends PacketType>(
   topic: string,
   type: T,
   body: PacketBodies[T],
+  options?: PublishOptions,
 ): Promise<void> {
-  return core.transporter.publish(topic, encodePacket(core.serializer, type, body));
+  return core.transporter.publish(topic, encodePacket(core.serializer, type, body), options);
 }

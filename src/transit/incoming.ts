@@ -46,12 +46,24 @@ export class Incoming {
       );
       return;
     }
+    let timeout = packet.timeout;
+    if (packet.sentAt !== undefined && timeout > 0) {
+      // It waited in a queue: run it only with what is left of its budget, or not at all.
+      timeout -= Math.max(0, Date.now() - packet.sentAt);
+      if (timeout <= 0) {
+        this.core.logger.debug(
+          { action: packet.action, from: packet.sender },
+          "Dropped an expired queued request",
+        );
+        return;
+      }
+    }
     const ctx = new Context(this.host, {
       name: action.name,
       params: packet.params,
       meta: packet.meta ?? {},
       service: action.service,
-      timeout: packet.timeout > 0 ? packet.timeout : undefined,
+      timeout: timeout > 0 ? timeout : undefined,
       requestID: packet.requestID,
       callerNodeID: packet.sender,
       headers: packet.headers,

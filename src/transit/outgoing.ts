@@ -32,31 +32,29 @@ export class Outgoing {
     private readonly requestTimeout: number,
   ) {}
 
-  /** Sends a call, or returns `undefined` when no other node offers the action. */
+  /**
+   * Sends a call, or returns `undefined` when no other node offers the action (or, with
+   * `withLocal`, when the strategy picked this node).
+   */
   call(
     name: string,
     params: unknown,
     opts: CallOptions | undefined,
     withLocal: boolean,
   ): Promise<unknown> | undefined {
-    let endpoints: readonly (RemoteAction | LocalCandidate)[] =
-      this.core.registry.remote.actionEndpoints(name);
-    if (opts?.nodeID !== undefined) endpoints = endpoints.filter((e) => e.nodeID === opts.nodeID);
-    if (endpoints.length === 0) return undefined;
-    if (withLocal) endpoints = this.#withLocal(endpoints as readonly RemoteAction[]);
     const parent = opts?.parentCtx;
+    const meta = mergeMeta(parent, opts?.meta);
+    const route = this.#route(name, params, meta, opts, withLocal);
+    if (route === undefined) return undefined;
     const level = (parent?.level ?? 0) + 1;
     if (level > this.maxCallLevel) throw new MaxCallLevelError(level);
-    const meta = mergeMeta(parent, opts?.meta);
-    const target = this.strategy.select(endpoints, { params, meta });
-    if (target.local) return undefined;
-    const timeout = this.#timeout(target, opts);
-    if (timeout < 0)
+    const timeout = this.#timeout(route.actionTimeout, opts);
+    if (timeout < 0) {
       throw new RequestTimeoutError(name, 0, { data: { action: name, reason: "deadline passed" } });
+    }
     const id = `${this.#idPrefix}-${(this.#seq++).toString(36)}`;
-    const own = timeout;
-    const pending = this.core.pending.add(id, target.nodeID, name, own);
-    send(this.core, this.core.topics.node("REQ", target.nodeID), PacketType.REQUEST, {
+    const pending = this.core.pending.add(id, route.nodeID, name, timeout);
+    const packet = {
       sender: this.core.nodeID,
       id,
       action: name,
@@ -66,19 +64,58 @@ export class Outgoing {
       parentID: parent?.id,
       level,
       caller: parent?.service?.fullName,
-      timeout: own,
+      timeout,
       headers: opts?.headers ?? undefined,
-    }).catch((err: unknown) => {
+      sentAt: route.queued ? Date.now() : undefined,
+    };
+    const publish = route.queued && timeout > 0 ? { ttl: timeout } : undefined;
+    send(this.core, route.topic, PacketType.REQUEST, packet, publish).catch((err: unknown) => {
       this.core.pending.reject(
         id,
         new ServiceNotAvailableError(name, {
           cause: err,
-          nodeID: target.nodeID,
+          nodeID: route.nodeID || undefined,
           data: { action: name, reason: "send failed" },
         }),
       );
     });
     return pending;
+  }
+
+  /**
+   * Where a call goes: the REQ topic of the node the strategy picks (registry-routed), or the
+   * service's queue (broker-balanced: the broker picks; a durable queue keeps the request while
+   * no instance is up). `undefined` when nobody offers the action or this node was picked.
+   */
+  #route(
+    name: string,
+    params: unknown,
+    meta: Meta,
+    opts: CallOptions | undefined,
+    withLocal: boolean,
+  ): Route | undefined {
+    const remote = this.core.registry.remote.actionEndpoints(name);
+    if (this.core.settings.balancing === "broker" && opts?.nodeID === undefined) {
+      const service =
+        remote[0]?.service ??
+        (this.core.transporter.capabilities.durable ? serviceOf(name) : undefined);
+      if (service === undefined || service === "") return undefined;
+      const topic = this.core.topics.service(service);
+      return { topic, nodeID: "", actionTimeout: remote[0]?.descriptor.timeout, queued: true };
+    }
+    let endpoints: readonly (RemoteAction | LocalCandidate)[] = remote;
+    if (opts?.nodeID !== undefined) endpoints = endpoints.filter((e) => e.nodeID === opts.nodeID);
+    if (endpoints.length === 0) return undefined;
+    if (withLocal) endpoints = this.#withLocal(endpoints as readonly RemoteAction[]);
+    const target = this.strategy.select(endpoints, { params, meta });
+    if (target.local) return undefined;
+    const topic = this.core.topics.node("REQ", target.nodeID);
+    return {
+      topic,
+      nodeID: target.nodeID,
+      actionTimeout: target.descriptor.timeout,
+      queued: false,
+    };
   }
 
   /**
@@ -98,6 +135,14 @@ export class Outgoing {
     const remote = this.core.registry.remote
       .listenersFor(event)
       .filter((l) => groups === undefined || groups.includes(l.group));
+    if (!broadcast && this.core.settings.balancing === "broker") {
+      return this.#emitToGroups(
+        event,
+        payload,
+        opts,
+        new Set([...local, ...remote].map((l) => l.group)),
+      );
+    }
     const perNode = new Map<string, string[]>();
     if (broadcast) {
       deliverLocal([...local]);
@@ -118,25 +163,49 @@ export class Outgoing {
       deliverLocal(chosenLocal);
     }
     if (perNode.size === 0) return;
-    const parent = opts?.parentCtx;
-    const meta = mergeMeta(parent, opts?.meta);
-    const requestID = parent?.requestID ?? randomUUID();
+    const base = this.#eventBase(event, payload, opts, broadcast);
     await Promise.all(
       [...perNode].map(([nodeID, nodeGroups]) =>
         send(this.core, this.core.topics.node("EVENT", nodeID), PacketType.EVENT, {
-          sender: this.core.nodeID,
-          event,
-          payload,
-          meta,
-          requestID,
-          parentID: parent?.id,
-          level: (parent?.level ?? 0) + 1,
-          caller: parent?.service?.fullName,
+          ...base,
           groups: broadcast ? (groups ? [...groups] : null) : nodeGroups,
-          broadcast,
         }),
       ),
     );
+  }
+
+  /** Broker-balanced emit: one message per subscribing group, to the group's queue. */
+  async #emitToGroups(
+    event: string,
+    payload: unknown,
+    opts: EmitOptions | undefined,
+    groups: Set<string>,
+  ): Promise<void> {
+    if (groups.size === 0) return;
+    const base = this.#eventBase(event, payload, opts, false);
+    await Promise.all(
+      [...groups].map((group) =>
+        send(this.core, this.core.topics.group(group), PacketType.EVENT, {
+          ...base,
+          groups: [group],
+        }),
+      ),
+    );
+  }
+
+  #eventBase(event: string, payload: unknown, opts: EmitOptions | undefined, broadcast: boolean) {
+    const parent = opts?.parentCtx;
+    return {
+      sender: this.core.nodeID,
+      event,
+      payload,
+      meta: mergeMeta(parent, opts?.meta),
+      requestID: parent?.requestID ?? randomUUID(),
+      parentID: parent?.id,
+      level: (parent?.level ?? 0) + 1,
+      caller: parent?.service?.fullName,
+      broadcast,
+    };
   }
 
   /** The remote endpoints plus this node, as one stable list per remote list (strategies cache by list). */
@@ -153,8 +222,8 @@ export class Outgoing {
    * The budget of a remote call: the call's own timeout, else the action's, else the broker's,
    * capped by what the parent has left. Negative when the parent's deadline has passed.
    */
-  #timeout(target: RemoteAction, opts: CallOptions | undefined): number {
-    const own = opts?.timeout ?? target.descriptor.timeout ?? this.requestTimeout;
+  #timeout(actionTimeout: number | undefined, opts: CallOptions | undefined): number {
+    const own = opts?.timeout ?? actionTimeout ?? this.requestTimeout;
     const deadline = opts?.parentCtx?.deadline ?? 0;
     if (deadline === 0) return own;
     const left = deadline - Date.now();
@@ -168,6 +237,21 @@ export class Outgoing {
     this.#turns.set(key, i + 1);
     return list[i % list.length]!;
   }
+}
+
+/** Where one call is sent. */
+interface Route {
+  topic: string;
+  /** The node it goes to; empty when the broker picks. */
+  nodeID: string;
+  actionTimeout: number | undefined;
+  /** Through a queue, where it may wait: it carries `sentAt` and expires with its budget. */
+  queued: boolean;
+}
+
+/** The service part of an action name: `v2.users.get` → `v2.users`. */
+function serviceOf(action: string): string {
+  return action.slice(0, Math.max(0, action.lastIndexOf(".")));
 }
 
 /** This node as a candidate among remote endpoints. */

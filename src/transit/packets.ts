@@ -38,6 +38,11 @@ export interface RequestPacket extends Base {
   caller?: string | undefined;
   /** Milliseconds the callee has left (0 = no limit), so clocks need not agree. */
   timeout: number;
+  /**
+   * When the caller sent it (epoch ms); set for broker-balanced requests, which may wait in a
+   * queue: a callee that takes one after its budget ran out drops it instead of running it.
+   */
+  sentAt?: number | undefined;
   headers?: Record<string, string> | undefined;
 }
 

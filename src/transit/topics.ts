@@ -17,6 +17,16 @@ export class Topics {
     return `${this.prefix}.${kind}.${nodeID}`;
   }
 
+  /** Broker-balanced requests for one service: one queue (group) the broker hands out. */
+  service(fullName: string): string {
+    return `${this.prefix}.REQB.${fullName}`;
+  }
+
+  /** Broker-balanced events for one listener group. */
+  group(group: string): string {
+    return `${this.prefix}.EVENTB.${group}`;
+  }
+
   /** Packets for every node. */
   all(kind: "DISCOVER" | "INFO" | "HEARTBEAT" | "DISCONNECT"): string {
     return `${this.prefix}.${kind}`;

@@ -2,12 +2,13 @@ import { randomUUID } from "node:crypto";
 import type { ContextHost } from "../broker/context.js";
 import type { Emitter } from "../broker/emitter.js";
 import type { Invoker } from "../broker/invoker.js";
-import { BrokerStoppedError } from "../errors/index.js";
+import { BrokerStoppedError, FlotillaError } from "../errors/index.js";
 import type { Logger } from "../observability/logger.js";
 import { Discovery, type InternalEmit } from "../registry/discovery.js";
 import type { Registry } from "../registry/registry.js";
 import type { Strategy } from "../registry/strategies/index.js";
 import { type Serializer, serializerName } from "../serializers/index.js";
+import type { Service } from "../service/service.js";
 import type { Transporter } from "../transporters/transporter.js";
 import { decodePacket, PacketError } from "./codec.js";
 import type { TransitCore, TransitSettings } from "./core.js";
@@ -51,8 +52,17 @@ export class Transit {
   readonly #outgoing: Outgoing;
   readonly #deps: TransitDeps;
   readonly #warned = new Set<string>();
+  /** Event groups whose queue this node consumes (broker-balanced mode). */
+  readonly #groups = new Set<string>();
 
   constructor(deps: TransitDeps, options: TransitOptions) {
+    if (options.settings.balancing === "broker" && !options.transporter.capabilities.balancing) {
+      throw new FlotillaError(
+        "balancing: 'broker' needs a transporter that balances (nats://, amqp://); this one does not.",
+        "BALANCING_NOT_SUPPORTED",
+        500,
+      );
+    }
     this.#deps = deps;
     this.core = {
       nodeID: deps.nodeID,
@@ -119,12 +129,42 @@ export class Transit {
   }
 
   /**
+   * A local service started. In broker-balanced mode it joins its service's request queue and
+   * its listener groups' event queues, so the broker can hand it work.
+   */
+  async serviceStarted(service: Service): Promise<void> {
+    const { transporter, topics, registry, settings } = this.core;
+    if (settings.balancing !== "broker") return;
+    const durable = transporter.capabilities.durable;
+    const callable = [...registry.actions.values()].some(
+      (a) => a.service === service && (a.visibility === "public" || a.visibility === "published"),
+    );
+    const subscriptions: Promise<void>[] = [];
+    if (callable) {
+      const topic = topics.service(service.fullName);
+      subscriptions.push(transporter.subscribe(topic, topic, { durable }));
+    }
+    const groups = new Set(
+      registry.listeners.filter((l) => l.service === service).map((l) => l.group),
+    );
+    for (const group of groups) {
+      if (this.#groups.has(group)) continue;
+      this.#groups.add(group);
+      const topic = topics.group(group);
+      subscriptions.push(transporter.subscribe(topic, topic, { durable }));
+    }
+    await Promise.all(subscriptions);
+  }
+
+  /**
    * The transporter lost (or regained) its server. Back online, the node announces itself again,
    * since other nodes may have dropped it for missed heartbeats meanwhile.
    */
   #connectionChanged(connected: boolean): void {
     if (!connected) {
-      this.core.logger.warn("Transporter lost its connection; calls to other nodes fail until it is back");
+      this.core.logger.warn(
+        "Transporter lost its connection; calls to other nodes fail until it is back",
+      );
       return;
     }
     this.core.logger.info("Transporter reconnected; announcing this node again");

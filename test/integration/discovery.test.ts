@@ -11,7 +11,7 @@ import { jsonSerializer } from "../../src/serializers/json.js";
 import { encodePacket } from "../../src/transit/codec.js";
 import { PacketType } from "../../src/transit/packets.js";
 import { createMemoryTransporter, MemoryBus } from "../../src/transporters/memory.js";
-import { echoService, Gate } from "../conformance/services.js";
+import { echoService, Gate, listenerService } from "../conformance/services.js";
 import { until } from "../conformance/suite.js";
 
 const live: ServiceBroker[] = [];
@@ -141,5 +141,50 @@ describe("discovery", () => {
     await expect(local.call("echo.say", {}, { nodeID: "remote" })).resolves.toMatchObject({
       node: "remote",
     });
+  });
+
+  it("in broker-balanced mode, requests and emitted events go through service and group queues", async () => {
+    const bus = new MemoryBus();
+    const topics: string[] = [];
+    bus.setFilter((_from, _to, topic) => {
+      topics.push(topic);
+      return undefined;
+    });
+    const log: string[] = [];
+    const a = node(bus, "a", { balancing: "broker" });
+    a.createService(echoService("a"));
+    a.createService(listenerService("mail", "a", log));
+    const b = node(bus, "b", { balancing: "broker" });
+    b.createService(echoService("b"));
+    b.createService(listenerService("mail", "b", log));
+    const client = node(bus, "client", { balancing: "broker" });
+    await Promise.all([a.start(), b.start(), client.start()]);
+    await until(
+      () =>
+        [...client.registry.remote.nodes.values()].filter((n) => n.info.services.length > 0)
+          .length === 2,
+    );
+    const picks = await Promise.all(
+      Array.from({ length: 4 }, () => client.call<{ node: string }>("echo.say")),
+    );
+    expect(picks.map((p) => p.node).sort()).toEqual(["a", "a", "b", "b"]);
+    expect(topics.filter((t) => t.endsWith(".REQB.echo")).length).toBe(4);
+    const delivered = Promise.race([
+      waitForEvent(a, "order.placed"),
+      waitForEvent(b, "order.placed"),
+    ]);
+    await client.emit("order.placed", { id: 1 });
+    await delivered;
+    expect(topics.filter((t) => t.endsWith(".EVENTB.mail")).length).toBe(1);
+    expect(log).toHaveLength(1);
+  });
+
+  it("refuses broker-balanced mode on a transporter that cannot balance", async () => {
+    const broker = new ServiceBroker({
+      logger: false,
+      transporter: "tcp://?udp=false",
+      balancing: "broker",
+    });
+    await expect(broker.start()).rejects.toMatchObject({ code: "BALANCING_NOT_SUPPORTED" });
   });
 });
