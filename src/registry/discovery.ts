@@ -53,7 +53,9 @@ export class Discovery {
   /** Asks every node to announce itself and announces this one (after a reconnect). */
   reannounce(): void {
     const { topics } = this.core;
-    void send(this.core, topics.all("DISCOVER"), PacketType.DISCOVER, { sender: this.core.nodeID }).catch(() => {});
+    void send(this.core, topics.all("DISCOVER"), PacketType.DISCOVER, {
+      sender: this.core.nodeID,
+    }).catch(() => {});
     this.#publish(topics.all("INFO"));
   }
 
