@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^flotilla\/testing$/, replacement: src("testing/index.ts") },
+      { find: /^flotilla\/gateway$/, replacement: src("gateway/index.ts") },
       { find: /^flotilla$/, replacement: src("index.ts") },
     ],
   },

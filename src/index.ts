@@ -6,6 +6,7 @@ export type { BrokerOptions, CallOptions, EmitOptions, Meta } from "./broker/opt
 export {
   BrokerStoppedError,
   type CatalogueEntry,
+  CircuitOpenError,
   type ErrorClass,
   errorCatalogue,
   errorFromPlain,
@@ -14,6 +15,7 @@ export {
   type FlotillaErrorOptions,
   MaxCallLevelError,
   type PlainError,
+  QueueFullError,
   RequestTimeoutError,
   registerErrorClass,
   ServiceNotAvailableError,
