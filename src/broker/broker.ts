@@ -2,6 +2,10 @@ import { hostname } from "node:os";
 import { WaitTimeoutError } from "../errors/index.js";
 import type { Middleware } from "../middleware/hooks.js";
 import { Pipeline } from "../middleware/pipeline.js";
+import { bulkheadMiddleware } from "../middleware/resilience/bulkhead-middleware.js";
+import { fallbackMiddleware } from "../middleware/resilience/fallback.js";
+import { type RetryOptions, retryMiddleware } from "../middleware/resilience/retry.js";
+import { timeoutMiddleware } from "../middleware/resilience/timeout.js";
 import { validationMiddleware } from "../middleware/validation/middleware.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { Registry } from "../registry/registry.js";
@@ -69,7 +73,14 @@ export class ServiceBroker {
       preferLocal: options.preferLocal ?? true,
     });
     this.#emitter = new Emitter(this, this.registry, this.logger);
+    // Built-in middlewares, innermost first: params are checked before a call takes a bulkhead
+    // slot; the deadline covers the wait for a slot; a fallback covers all of it; retries wrap
+    // outgoing calls. Users' middlewares wrap these.
     if (options.validation !== false) this.#pipeline.add(validationMiddleware());
+    this.#pipeline.add(bulkheadMiddleware(options.bulkhead));
+    this.#pipeline.add(timeoutMiddleware());
+    this.#pipeline.add(fallbackMiddleware());
+    if (options.retry !== false) this.#pipeline.add(retryMiddleware((name) => this.#retryPolicy(name)));
     for (const mw of options.middlewares ?? []) this.#pipeline.add(mw);
     this.#rewire();
     setInternals(this, {
@@ -225,6 +236,19 @@ export class ServiceBroker {
         this.#transit?.discovery.localChanged();
       },
     };
+  }
+
+  /** Retries for an action: its own settings when idempotent, over the broker's defaults. */
+  #retryPolicy(name: string): RetryOptions | false | undefined {
+    const defaults = this.options.retry === false ? false : (this.options.retry ?? {});
+    if (defaults === false) return false;
+    const local = this.registry.actions.get(name)?.definition;
+    if (local !== undefined) {
+      if (local.retry === false || local.idempotent !== true) return undefined;
+      return { ...defaults, ...local.retry };
+    }
+    const remote = this.registry.remote.actionEndpoints(name)[0]?.descriptor;
+    return remote?.idempotent === true ? defaults : undefined;
   }
 
   /** With a transporter: connects, joins the cluster, and routes calls to other nodes. */

@@ -95,10 +95,7 @@ export class Invoker {
         data: { action: action.name, reason: "deadline passed" },
       });
     }
-    const result = settle(action.handler(ctx));
-    // A handler on this node is only raced against a timer when a timeout was asked for
-    // explicitly; the default budget still travels in ctx.deadline to any remote call it makes.
-    return explicit ? withTimeout(result, explicit, action.name) : result;
+    return settle(action.handler(ctx));
   }
 }
 
@@ -109,20 +106,4 @@ function visibleTo(action: LocalAction, parent: Context | undefined): boolean {
 /** Turns a handler's return value (value, promise or sync throw already caught) into a promise. */
 function settle(value: unknown): Promise<unknown> {
   return value instanceof Promise ? value : Promise.resolve(value);
-}
-
-function withTimeout(result: Promise<unknown>, ms: number, name: string): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new RequestTimeoutError(name, ms)), ms);
-    result.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
 }

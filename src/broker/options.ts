@@ -1,4 +1,8 @@
 import type { Middleware } from "../middleware/hooks.js";
+import type { BreakerOptions } from "../middleware/resilience/breaker.js";
+import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
+import type { Fallback } from "../middleware/resilience/fallback.js";
+import type { RetryOptions } from "../middleware/resilience/retry.js";
 import type { LoggerOption } from "../observability/logger.js";
 import type { StrategyOption } from "../registry/strategies/index.js";
 import type { Serializer } from "../serializers/index.js";
@@ -24,6 +28,12 @@ export interface CallOptions {
   requestID?: string;
   /** Headers that travel with the call (e.g. `traceparent`); the handler sees them in `ctx.headers`. */
   headers?: Record<string, string>;
+  /** Retry after retryable errors this many times, even if the action is not marked idempotent. */
+  retries?: number;
+  /** Answer with this instead of an error of this call. */
+  fallback?: Fallback;
+  /** Nodes not to send this call to while others can take it (set by retries). */
+  avoidNodeIDs?: readonly string[];
 }
 
 /** Options of one emit or broadcast. */
@@ -76,6 +86,14 @@ export interface BrokerOptions {
   dependencyTimeout?: number;
   /** Validate params against action schemas. Default `true`. */
   validation?: boolean;
+  /** Retry settings for idempotent actions (`false`: never retry). Default 2 retries, 50 ms doubling to 2 s. */
+  retry?: RetryOptions | false;
+  /** Circuit breaker per endpoint (`false`: none). Defaults in docs/resilience.md. */
+  circuitBreaker?: BreakerOptions | false;
+  /** A bulkhead for every action that does not set its own. Default none. */
+  bulkhead?: BulkheadOptions;
+  /** How long `stop()` lets in-flight requests and event handlers finish, in ms. Default 10 000. */
+  drainTimeout?: number;
   /** Middlewares, outermost last. */
   middlewares?: readonly Middleware[];
 }

@@ -1,7 +1,9 @@
 import {
   BrokerStoppedError,
+  CircuitOpenError,
   FlotillaError,
   MaxCallLevelError,
+  QueueFullError,
   RequestTimeoutError,
   ServiceNotAvailableError,
   ServiceNotFoundError,
@@ -57,6 +59,8 @@ for (const cls of [
   UnknownHookError,
   BrokerStoppedError,
   WaitTimeoutError,
+  QueueFullError,
+  CircuitOpenError,
 ]) {
   registerErrorClass(cls);
 }
@@ -73,4 +77,6 @@ export const errorCatalogue: readonly CatalogueEntry[] = [
   new UnknownHookError("x", "x", []),
   new BrokerStoppedError("x"),
   new WaitTimeoutError("x", 0),
+  new QueueFullError("x"),
+  new CircuitOpenError("x"),
 ].map(({ name, code, status, retryable }) => ({ name, code, status, retryable }));

@@ -149,3 +149,25 @@ export class WaitTimeoutError extends FlotillaError {
     });
   }
 }
+
+/** A bulkhead's queue is full: the call is shed at once instead of waiting. */
+export class QueueFullError extends FlotillaError {
+  constructor(action: string, options: FlotillaErrorOptions = {}) {
+    super(`Too many calls to '${action}' are waiting; try again later.`, "QUEUE_FULL", 503, {
+      retryable: true,
+      ...options,
+      data: options.data ?? { action },
+    });
+  }
+}
+
+/** Every endpoint of an action has an open circuit breaker: the call fails fast. */
+export class CircuitOpenError extends FlotillaError {
+  constructor(action: string, options: FlotillaErrorOptions = {}) {
+    super(`Every instance of '${action}' is failing; its circuit is open.`, "CIRCUIT_OPEN", 503, {
+      retryable: true,
+      ...options,
+      data: options.data ?? { action },
+    });
+  }
+}

@@ -42,6 +42,7 @@ function describe(registry: Registry, service: Service): ServiceDescriptor {
       params,
       result: toJSONSchema(def.result, "output"),
       schemaHash: params === undefined ? undefined : hash(params),
+      idempotent: def.idempotent === true && def.retry !== false ? true : undefined,
     });
   }
   const events = registry.listeners

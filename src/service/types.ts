@@ -1,5 +1,8 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { Context } from "../broker/context.js";
+import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
+import type { Fallback } from "../middleware/resilience/fallback.js";
+import type { RetryOptions } from "../middleware/resilience/retry.js";
 import type { Service } from "./service.js";
 
 /** Params of an action (or payload of an event) that declares no schema. */
@@ -40,6 +43,12 @@ export interface ActionDefinition<S = undefined> {
   result?: StandardSchemaV1;
   /** Safe to retry: the resilience layer may call it again after a retryable failure. */
   idempotent?: boolean;
+  /** Retry settings for calls to this action (needs `idempotent`); `false` never retries. */
+  retry?: RetryOptions | false;
+  /** Limits concurrent calls of this action on each node, with a bounded queue. */
+  bulkhead?: BulkheadOptions | false;
+  /** Answer with this instead of the handler's error (never for invalid params). */
+  fallback?: Fallback;
 }
 
 /** One event handler of a service. `S` is its payload schema. */

@@ -81,6 +81,8 @@ export interface ActionDescriptor {
   result?: JSONSchema | undefined;
   /** Hash of the params schema: nodes serving one action with different schemas are flagged. */
   schemaHash?: string | undefined;
+  /** Safe to retry (callers' retry middleware reads it). */
+  idempotent?: boolean | undefined;
 }
 
 /** A service as another node describes it. */

@@ -1,0 +1,48 @@
+import type { Context } from "../../broker/context.js";
+import { ValidationError } from "../../errors/index.js";
+import type { Middleware } from "../hooks.js";
+
+/** A value to answer with instead of an error, or a function of the error that gives one. */
+export type Fallback = ((error: unknown, ctx?: Context<unknown>) => unknown) | { value: unknown };
+
+function answer(fallback: Fallback, error: unknown, ctx?: Context<unknown>): unknown {
+  return typeof fallback === "function" ? fallback(error, ctx) : fallback.value;
+}
+
+/**
+ * Answers with a fallback instead of failing: per action (`fallback` in its definition: its
+ * handler's errors) and per call (`fallback` in the call options: any error of the call,
+ * including timeouts and lost nodes). Invalid params are never covered up.
+ *
+ * @example
+ * ```ts
+ * await broker.call("recommendations.for", { userId }, { fallback: { value: [] } });
+ * ```
+ */
+export function fallbackMiddleware(): Middleware {
+  return {
+    name: "fallback",
+    localAction(next, action) {
+      const fallback = action.definition.fallback;
+      if (fallback === undefined) return next;
+      return async (ctx) => {
+        try {
+          return await next(ctx);
+        } catch (error) {
+          if (error instanceof ValidationError) throw error;
+          return answer(fallback, error, ctx);
+        }
+      };
+    },
+    call(next) {
+      return (name, params, opts) => {
+        const fallback = opts?.fallback;
+        if (fallback === undefined) return next(name, params, opts);
+        return next(name, params, opts).catch((error: unknown) => {
+          if (error instanceof ValidationError) throw error;
+          return answer(fallback, error);
+        });
+      };
+    },
+  };
+}

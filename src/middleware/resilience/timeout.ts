@@ -1,0 +1,43 @@
+import type { Context } from "../../broker/context.js";
+import { RequestTimeoutError } from "../../errors/index.js";
+import type { Middleware } from "../hooks.js";
+
+/**
+ * Races a local handler against what is left of its context's deadline (set by the call's or
+ * the action's `timeout`, inherited from the parent, or carried from another node). Handlers of
+ * calls without a deadline run untimed, at no cost.
+ */
+export function timeoutMiddleware(): Middleware {
+  return {
+    name: "timeout",
+    localAction(next, action) {
+      return (ctx: Context<unknown>) => {
+        if (ctx.deadline === 0) return next(ctx);
+        const left = ctx.deadline - Date.now();
+        if (left <= 0) {
+          throw new RequestTimeoutError(action.name, 0, {
+            data: { action: action.name, reason: "deadline passed" },
+          });
+        }
+        const result = next(ctx);
+        return result instanceof Promise ? race(result, left, action.name) : result;
+      };
+    },
+  };
+}
+
+function race(result: Promise<unknown>, ms: number, name: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new RequestTimeoutError(name, ms)), ms);
+    result.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
