@@ -2,7 +2,13 @@
 export { ServiceBroker } from "./broker/broker.js";
 export { Context } from "./broker/context.js";
 export type { BrokerState } from "./broker/lifecycle.js";
-export type { BrokerOptions, CallOptions, EmitOptions, Meta } from "./broker/options.js";
+export type {
+  BrokerHealth,
+  BrokerOptions,
+  CallOptions,
+  EmitOptions,
+  Meta,
+} from "./broker/options.js";
 export {
   BrokerStoppedError,
   type CatalogueEntry,

@@ -23,7 +23,7 @@ import { setInternals } from "./internals.js";
 import { Invoker } from "./invoker.js";
 import { type BrokerState, Lifecycle } from "./lifecycle.js";
 import { loadService } from "./loader.js";
-import type { BrokerOptions } from "./options.js";
+import type { BrokerHealth, BrokerOptions } from "./options.js";
 
 /**
  * One node: hosts services, routes calls and events, runs middlewares, and starts and stops
@@ -80,7 +80,8 @@ export class ServiceBroker {
     this.#pipeline.add(bulkheadMiddleware(options.bulkhead));
     this.#pipeline.add(timeoutMiddleware());
     this.#pipeline.add(fallbackMiddleware());
-    if (options.retry !== false) this.#pipeline.add(retryMiddleware((name) => this.#retryPolicy(name)));
+    if (options.retry !== false)
+      this.#pipeline.add(retryMiddleware((name) => this.#retryPolicy(name)));
     for (const mw of options.middlewares ?? []) this.#pipeline.add(mw);
     this.#rewire();
     setInternals(this, {
@@ -169,7 +170,11 @@ export class ServiceBroker {
     );
   }
 
-  /** Stops every service in reverse order of start, then refuses new calls. */
+  /**
+   * Stops the node gracefully: tells the cluster it takes no new work, lets in-flight requests
+   * from other nodes and event handlers finish (up to `drainTimeout`), stops services in reverse
+   * order of start, says goodbye and disconnects. Then new calls are refused.
+   */
   async stop(): Promise<void> {
     if (this.state === "stopped" || this.state === "stopping" || this.state === "created") {
       this.#lifecycle.state = "stopped";
@@ -177,6 +182,7 @@ export class ServiceBroker {
     }
     this.#lifecycle.state = "stopping";
     await this.#pipeline.run("stopping", this);
+    await this.#drain();
     await this.#lifecycle.stopAll(this.#startHost());
     await this.#disconnect();
     this.#invoker.accepting = false;
@@ -184,6 +190,56 @@ export class ServiceBroker {
     await this.#pipeline.run("stopped", this);
     this.#lifecycle.state = "stopped";
     this.logger.info(`Node '${this.nodeID}' stopped`);
+  }
+
+  /**
+   * Liveness, readiness and the state of each service, for health probes. Not ready while
+   * starting, draining or cut off from the transporter.
+   *
+   * @example
+   * ```ts
+   * const { ready, services } = broker.health();
+   * ```
+   */
+  health(): BrokerHealth {
+    const transit = this.#transit;
+    const services: Record<string, "started" | "stopped"> = {};
+    for (const name of this.registry.services.keys()) {
+      services[name] = this.registry.isStarted(name) ? "started" : "stopped";
+    }
+    return {
+      nodeID: this.nodeID,
+      state: this.state,
+      live: this.state !== "stopped",
+      ready: this.state === "started" && (transit === undefined || transit.connected),
+      transporter: transit === undefined ? undefined : { connected: transit.connected },
+      inFlight: (transit?.inFlight ?? 0) + this.#emitter.running,
+      services,
+      uptime: Math.round(process.uptime()),
+    };
+  }
+
+  /** Announces that this node is leaving, then waits for its in-flight work to end. */
+  async #drain(): Promise<void> {
+    const transit = this.#transit;
+    const started = Date.now();
+    const limit = this.options.drainTimeout ?? 10_000;
+    // Calls sent before the others heard of the leave may still be on their way: give them a
+    // moment to arrive before deciding that nothing is in flight.
+    const grace =
+      transit === undefined ? 0 : Math.min(200, this.options.heartbeatInterval ?? 1_000, limit);
+    await transit?.discovery
+      .leave()
+      .catch((err: unknown) => this.logger.warn({ err }, "Could not announce leaving"));
+    const busy = () => (transit?.inFlight ?? 0) + this.#emitter.running > 0;
+    while (Date.now() - started < limit && (busy() || Date.now() - started < grace)) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    if (busy())
+      this.logger.warn(
+        { inFlight: this.health().inFlight },
+        "Drain timeout passed with work still in flight",
+      );
   }
 
   /**
@@ -265,7 +321,10 @@ export class ServiceBroker {
         invoker: this.#invoker,
         emitter: this.#emitter,
         host: this,
-        emitInternal: (event, payload) => void this.#emitter.broadcast(event, payload, undefined),
+        // Internal events reach local handlers only; a stopped node simply has none to run.
+        emitInternal: (event, payload) => {
+          this.#emitter.broadcast(event, payload, undefined).catch(() => undefined);
+        },
       },
       {
         transporter,
@@ -273,6 +332,7 @@ export class ServiceBroker {
         strategy: this.#strategy,
         maxCallLevel: this.options.maxCallLevel ?? 100,
         requestTimeout: this.options.requestTimeout ?? 10_000,
+        circuitBreaker: this.options.circuitBreaker,
         settings: {
           heartbeatInterval: this.options.heartbeatInterval ?? 1_000,
           heartbeatTimeout: this.options.heartbeatTimeout ?? 4_000,

@@ -30,6 +30,8 @@ export type RemoteEmit = (
 export class Emitter {
   remote: RemoteEmit | undefined;
   accepting = true;
+  /** Event handlers running now (graceful stop waits for them). */
+  running = 0;
   readonly #observers = new Set<HandledObserver>();
   readonly #roundRobin = new Map<string, number>();
 
@@ -128,9 +130,16 @@ export class Emitter {
       return;
     }
     if (result instanceof Promise) {
+      this.running++;
       result.then(
-        () => this.#handled(ctx, listener, undefined),
-        (err: unknown) => this.#failed(ctx, listener, err),
+        () => {
+          this.running--;
+          this.#handled(ctx, listener, undefined);
+        },
+        (err: unknown) => {
+          this.running--;
+          this.#failed(ctx, listener, err);
+        },
       );
     } else {
       this.#handled(ctx, listener, undefined);

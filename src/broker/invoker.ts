@@ -78,7 +78,7 @@ export class Invoker {
     const explicit = opts?.timeout ?? action.definition.timeout;
     const ctx = new Context(this.host, {
       name: action.name,
-      params,
+      params: params ?? {},
       meta: opts?.meta,
       parent,
       service: action.service,

@@ -97,3 +97,20 @@ export interface BrokerOptions {
   /** Middlewares, outermost last. */
   middlewares?: readonly Middleware[];
 }
+
+/** What `broker.health()` reports. */
+export interface BrokerHealth {
+  nodeID: string;
+  state: "created" | "starting" | "started" | "stopping" | "stopped";
+  /** The node is running (a probe that gets an answer at all knows the process is alive). */
+  live: boolean;
+  /** The node takes work: started, not draining, and connected when it has a transporter. */
+  ready: boolean;
+  transporter: { connected: boolean } | undefined;
+  /** Requests from other nodes and event handlers running now. */
+  inFlight: number;
+  /** Each local service and whether it has started. */
+  services: Record<string, "started" | "stopped">;
+  /** Seconds since the process started. */
+  uptime: number;
+}

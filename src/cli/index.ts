@@ -7,6 +7,8 @@ const HELP = `flotilla <command> [options]
 Commands:
   run <files or globs...>       load service modules into one node and run it
       --instances N, -i N       fork N processes of it
+      --health-port PORT        serve /health/live and /health/ready (default $FLOTILLA_HEALTH_PORT)
+      --health-host HOST        interface for the probes (default 0.0.0.0)
   call <action> [json] [--key value...]
                                 call an action, print the JSON result (exit 1 with the error)
       --timeout MS              time budget of the call (default 10000)
@@ -31,6 +33,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const parsed = parse(rest, {
       instances: { type: "string", short: "i" },
+      "health-port": { type: "string" },
+      "health-host": { type: "string" },
       timeout: { type: "string" },
       wait: { type: "string" },
       broadcast: { type: "boolean" },
@@ -43,7 +47,12 @@ export async function main(argv: string[]): Promise<number> {
     const client = { ...parsed.common, wait };
     switch (command) {
       case "run":
-        return await run(parsed.positionals, parsed.common, Number(parsed.values.instances ?? 1));
+        return await run(
+          parsed.positionals,
+          parsed.common,
+          Number(parsed.values.instances ?? 1),
+          healthOption(parsed.values),
+        );
       case "call": {
         const [action, json] = parsed.positionals;
         if (action === undefined) throw new UsageError("flotilla call needs an action name");
@@ -115,4 +124,16 @@ function listing(
     .catalog()
     .map((a) => ({ name: a.name, visibility: a.visibility, rest: a.rest, nodeIDs: a.nodeIDs }))
     .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function healthOption(
+  values: Record<string, string | boolean>,
+): { port: number; host?: string } | undefined {
+  const raw = values["health-port"] ?? process.env.FLOTILLA_HEALTH_PORT;
+  if (raw === undefined || typeof raw === "boolean") return undefined;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--health-port must be a port, not ${raw}`);
+  const host = values["health-host"];
+  return typeof host === "string" ? { port, host } : { port };
 }

@@ -1,5 +1,6 @@
 import { fork } from "node:child_process";
 import { ServiceBroker } from "../broker/broker.js";
+import { startHealthServer } from "../observability/health-server.js";
 import { type CommonOptions, UsageError } from "./args.js";
 import { expandFiles, loadServices } from "./load.js";
 
@@ -11,6 +12,7 @@ export async function run(
   patterns: string[],
   common: CommonOptions,
   instances: number,
+  health?: { port: number; host?: string },
 ): Promise<number> {
   if (patterns.length === 0)
     throw new UsageError("flotilla run needs at least one service file or glob");
@@ -27,9 +29,15 @@ export async function run(
   for (const def of definitions) broker.createService(def);
   // Listen before starting, so a signal that arrives during start still stops the node cleanly.
   const signal = untilSignal();
+  // Forked instance n serves its probes on port + n - 1, so instances do not collide.
+  const offset = Number(process.env.FLOTILLA_INSTANCE ?? 1) - 1;
+  const probes = health
+    ? await startHealthServer(broker, { ...health, port: health.port + offset })
+    : undefined;
   await broker.start();
   await signal;
   await broker.stop();
+  await new Promise((resolve) => (probes ? probes.close(resolve) : resolve(undefined)));
   return 0;
 }
 

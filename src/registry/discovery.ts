@@ -21,6 +21,8 @@ const VERSION = "0.1.0";
  */
 export class Discovery {
   #seq = 0;
+  /** Set when the node is leaving: it announces no services, so no new work is routed to it. */
+  #leaving = false;
   #timer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #announce: NodeJS.Immediate | undefined;
@@ -48,6 +50,14 @@ export class Discovery {
       );
       this.#pingTimer.unref();
     }
+  }
+
+  /** Tells the cluster this node takes no new work (its INFO lists no services from now on). */
+  async leave(): Promise<void> {
+    this.#leaving = true;
+    if (this.#announce) clearImmediate(this.#announce);
+    this.#announce = undefined;
+    await send(this.core, this.core.topics.all("INFO"), PacketType.INFO, this.#info());
   }
 
   /** Asks every node to announce itself and announces this one (after a reconnect). */
@@ -192,7 +202,7 @@ export class Discovery {
       instanceID: this.core.instanceID,
       seq: this.#seq,
       hostname: hostname(),
-      services: describeServices(this.core.registry),
+      services: this.#leaving ? [] : describeServices(this.core.registry),
       client: { type: "flotilla", version: VERSION },
     };
   }

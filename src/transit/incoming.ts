@@ -21,6 +21,9 @@ import {
  * context rebuilt from the packet and sends back the result or the error as plain data.
  */
 export class Incoming {
+  /** Requests from other nodes being handled now (graceful stop waits for them). */
+  inFlight = 0;
+
   constructor(
     private readonly core: TransitCore,
     private readonly host: ContextHost,
@@ -60,7 +63,7 @@ export class Incoming {
     }
     const ctx = new Context(this.host, {
       name: action.name,
-      params: packet.params,
+      params: packet.params ?? {},
       meta: packet.meta ?? {},
       service: action.service,
       timeout: timeout > 0 ? timeout : undefined,
@@ -75,9 +78,16 @@ export class Incoming {
     } catch (err) {
       result = Promise.reject(err);
     }
+    this.inFlight++;
     result.then(
-      (data) => this.#reply(packet, data, undefined),
-      (err: unknown) => this.#reply(packet, undefined, err),
+      (data) => {
+        this.inFlight--;
+        this.#reply(packet, data, undefined);
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        this.#reply(packet, undefined, err);
+      },
     );
   }
 

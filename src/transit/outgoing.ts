@@ -2,10 +2,12 @@ import { randomUUID } from "node:crypto";
 import type { Context } from "../broker/context.js";
 import type { CallOptions, EmitOptions, Meta } from "../broker/options.js";
 import {
+  CircuitOpenError,
   MaxCallLevelError,
   RequestTimeoutError,
   ServiceNotAvailableError,
 } from "../errors/index.js";
+import type { BreakerBoard } from "../middleware/resilience/breakers.js";
 import type { LocalListener } from "../registry/local.js";
 import type { RemoteAction, RemoteListener } from "../registry/remote.js";
 import type { Strategy } from "../registry/strategies/index.js";
@@ -30,6 +32,7 @@ export class Outgoing {
     private readonly strategy: Strategy,
     private readonly maxCallLevel: number,
     private readonly requestTimeout: number,
+    private readonly breakers: BreakerBoard | undefined,
   ) {}
 
   /**
@@ -53,7 +56,21 @@ export class Outgoing {
       throw new RequestTimeoutError(name, 0, { data: { action: name, reason: "deadline passed" } });
     }
     const id = `${this.#idPrefix}-${(this.#seq++).toString(36)}`;
-    const pending = this.core.pending.add(id, route.nodeID, name, timeout);
+    let pending = this.core.pending.add(id, route.nodeID, name, timeout);
+    const breakers = this.breakers;
+    if (breakers !== undefined && route.nodeID !== "") {
+      const nodeID = route.nodeID;
+      pending = pending.then(
+        (result) => {
+          breakers.record(nodeID, name, undefined);
+          return result;
+        },
+        (error: unknown) => {
+          breakers.record(nodeID, name, error);
+          throw error;
+        },
+      );
+    }
     const packet = {
       sender: this.core.nodeID,
       id,
@@ -106,9 +123,11 @@ export class Outgoing {
     let endpoints: readonly (RemoteAction | LocalCandidate)[] = remote;
     if (opts?.nodeID !== undefined) endpoints = endpoints.filter((e) => e.nodeID === opts.nodeID);
     if (endpoints.length === 0) return undefined;
+    endpoints = this.#healthy(name, endpoints as readonly RemoteAction[], opts?.avoidNodeIDs);
     if (withLocal) endpoints = this.#withLocal(endpoints as readonly RemoteAction[]);
     const target = this.strategy.select(endpoints, { params, meta });
     if (target.local) return undefined;
+    this.breakers?.claim(target.nodeID, name);
     const topic = this.core.topics.node("REQ", target.nodeID);
     return {
       topic,
@@ -206,6 +225,27 @@ export class Outgoing {
       caller: parent?.service?.fullName,
       broadcast,
     };
+  }
+
+  /**
+   * The endpoints a call may go to: without those whose circuit is open, and without nodes the
+   * call should avoid (a retry), unless that would leave none. Allocates only when filtering.
+   */
+  #healthy(
+    name: string,
+    endpoints: readonly RemoteAction[],
+    avoid: readonly string[] | undefined,
+  ): readonly RemoteAction[] {
+    let list = endpoints;
+    if (this.breakers?.troubled) {
+      list = list.filter((e) => this.breakers?.permits(e.nodeID, name));
+      if (list.length === 0) throw new CircuitOpenError(name);
+    }
+    if (avoid !== undefined && avoid.length > 0) {
+      const others = list.filter((e) => !avoid.includes(e.nodeID));
+      if (others.length > 0) list = others;
+    }
+    return list;
   }
 
   /** The remote endpoints plus this node, as one stable list per remote list (strategies cache by list). */

@@ -3,6 +3,8 @@ import type { ContextHost } from "../broker/context.js";
 import type { Emitter } from "../broker/emitter.js";
 import type { Invoker } from "../broker/invoker.js";
 import { BrokerStoppedError, FlotillaError } from "../errors/index.js";
+import type { BreakerOptions } from "../middleware/resilience/breaker.js";
+import { BreakerBoard } from "../middleware/resilience/breakers.js";
 import type { Logger } from "../observability/logger.js";
 import { Discovery, type InternalEmit } from "../registry/discovery.js";
 import type { Registry } from "../registry/registry.js";
@@ -38,6 +40,7 @@ export interface TransitOptions {
   settings: TransitSettings;
   maxCallLevel: number;
   requestTimeout: number;
+  circuitBreaker: BreakerOptions | false | undefined;
 }
 
 /**
@@ -52,6 +55,8 @@ export class Transit {
   readonly #outgoing: Outgoing;
   readonly #deps: TransitDeps;
   readonly #warned = new Set<string>();
+  /** Whether the transporter is connected to its server (or peers). */
+  connected = false;
   /** Event groups whose queue this node consumes (broker-balanced mode). */
   readonly #groups = new Set<string>();
 
@@ -81,11 +86,28 @@ export class Transit {
       options.strategy.needsLatency === true,
     );
     this.#incoming = new Incoming(this.core, deps.host, deps.invoker, deps.emitter);
+    const breakers =
+      options.circuitBreaker === false
+        ? undefined
+        : new BreakerBoard(options.circuitBreaker ?? {}, (state, nodeID, action) => {
+            this.core.logger.warn(
+              { node: nodeID, action, state },
+              `Circuit of '${action}' on '${nodeID}' is ${state}`,
+            );
+            deps.emitInternal(
+              `$circuit-breaker.${state === "half-open" ? "half-opened" : state === "open" ? "opened" : "closed"}`,
+              {
+                nodeID,
+                action,
+              },
+            );
+          });
     this.#outgoing = new Outgoing(
       this.core,
       options.strategy,
       options.maxCallLevel,
       options.requestTimeout,
+      breakers,
     );
   }
 
@@ -123,6 +145,7 @@ export class Transit {
         (targets) => emitter.deliverLocal(targets, event, payload, opts),
       );
     await this.discovery.start();
+    this.connected = true;
     const greet = early;
     early = undefined;
     for (const peer of greet) this.discovery.onPeerUp(peer);
@@ -161,6 +184,7 @@ export class Transit {
    * since other nodes may have dropped it for missed heartbeats meanwhile.
    */
   #connectionChanged(connected: boolean): void {
+    this.connected = connected;
     if (!connected) {
       this.core.logger.warn(
         "Transporter lost its connection; calls to other nodes fail until it is back",
@@ -171,6 +195,11 @@ export class Transit {
     this.discovery.reannounce();
   }
 
+  /** Requests from other nodes being handled now. */
+  get inFlight(): number {
+    return this.#incoming.inFlight;
+  }
+
   /** Says goodbye, fails what is still pending, and disconnects. */
   async disconnect(): Promise<void> {
     try {
@@ -178,6 +207,7 @@ export class Transit {
     } catch (err) {
       this.core.logger.debug({ err }, "Could not say goodbye");
     }
+    this.connected = false;
     this.#deps.invoker.remote = undefined;
     this.#deps.emitter.remote = undefined;
     this.core.pending.rejectAll(

@@ -25,7 +25,7 @@ runTransporterConformance({
       reason:
         "a request the broker handed to an instance that then leaves is ended by its deadline, not failed at once",
       tests: [
-        "a node that stops gracefully leaves the registry and its pending calls fail at once, retryably",
+        "calls still in flight when the drain timeout ends fail at once, retryably",
         "a node that crashes is noticed: pending calls fail fast and retryably, the registry drops it",
       ],
     },

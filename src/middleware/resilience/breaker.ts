@@ -49,18 +49,26 @@ export class CircuitBreaker {
     this.#bucketStart = now();
   }
 
-  /** Whether a call may go now; in half-open, true once (for the probe). */
-  allows(): boolean {
+  /** Whether a call could go now (without taking the half-open probe). */
+  permits(): boolean {
     if (this.state === "closed") return true;
     if (this.state === "open" && this.now() - this.#openedAt >= this.#opts.halfOpenAfter) {
       this.state = "half-open";
       this.#probing = false;
     }
-    if (this.state === "half-open" && !this.#probing) {
-      this.#probing = true;
-      return true;
-    }
-    return false;
+    return this.state === "half-open" && !this.#probing;
+  }
+
+  /** A call goes now: in half-open it is the probe, and no other call may go until it ends. */
+  claim(): void {
+    if (this.state === "half-open") this.#probing = true;
+  }
+
+  /** Whether a call may go now; takes the probe in half-open. */
+  allows(): boolean {
+    const permitted = this.permits();
+    if (permitted) this.claim();
+    return permitted;
   }
 
   /** Records a call's outcome; returns the new state if it changed. */

@@ -25,14 +25,19 @@ export class BreakerBoard {
     return this.#troubled > 0;
   }
 
-  /** Whether the endpoint may take a call now (half-open: one probe). */
-  allows(nodeID: string, action: string): boolean {
+  /** Whether the endpoint could take a call now (without taking a half-open probe). */
+  permits(nodeID: string, action: string): boolean {
     const breaker = this.#breakers.get(`${nodeID}\0${action}`);
     if (breaker === undefined) return true;
     const before = breaker.state;
-    const allowed = breaker.allows();
+    const permitted = breaker.permits();
     if (breaker.state !== before) this.onChange(breaker.state, nodeID, action);
-    return allowed;
+    return permitted;
+  }
+
+  /** The call goes to this endpoint (a half-open one: as its probe). */
+  claim(nodeID: string, action: string): void {
+    this.#breakers.get(`${nodeID}\0${action}`)?.claim();
   }
 
   /** Records how a call to the endpoint ended. */

@@ -43,6 +43,7 @@ async function withRetries(
   const started = Date.now();
   const budget = opts?.timeout;
   const avoid: string[] = [...(opts?.avoidNodeIDs ?? [])];
+  let lastRetryable: FlotillaError | undefined;
   for (let attempt = 0; ; attempt++) {
     const left = budget === undefined ? undefined : budget - (Date.now() - started);
     const tryOpts: CallOptions = { ...opts, avoidNodeIDs: avoid };
@@ -50,8 +51,18 @@ async function withRetries(
     try {
       return await next(name, params, tryOpts);
     } catch (error) {
+      // The instance that failed may be gone from the registry by now; then its failure, not
+      // "not found", is what the caller should see.
+      if (
+        lastRetryable !== undefined &&
+        error instanceof FlotillaError &&
+        error.code === "SERVICE_NOT_FOUND"
+      ) {
+        throw lastRetryable;
+      }
       const retryable = error instanceof FlotillaError && error.retryable;
       if (!retryable || attempt >= retries) throw error;
+      lastRetryable = error;
       if (error.nodeID !== undefined && !avoid.includes(error.nodeID)) avoid.push(error.nodeID);
       const wait = backoffDelay(attempt, policy);
       const remaining =

@@ -1,0 +1,140 @@
+import { randomBytes } from "node:crypto";
+import { beforeAll, describe, expect, it } from "vitest";
+import { resolveTransporter } from "../../src/transporters/index.js";
+import { PartAssembler, splitParts } from "../../src/transporters/nats/chunks.js";
+import { NatsTransporter, natsSubject, parseNatsUrl } from "../../src/transporters/nats/index.js";
+import {
+  peerAwareTests,
+  requireServer,
+  runWithout,
+  ScopedTransporter,
+} from "../integration/private-servers-nats-redis.js";
+import { bytes, Probe } from "../transporters/helpers.js";
+import { runTransporterSuite } from "../transporters/suite.js";
+import { runTransporterConformance } from "./suite.js";
+
+// The shared server of this machine (.ci/services.sh starts it). Down means failed, not skipped.
+const url = "nats://127.0.0.1:4222";
+beforeAll(() => requireServer("NATS", 4222));
+
+runTransporterConformance({ name: "nats://", transporter: () => url });
+
+let run = 0;
+runTransporterSuite({
+  name: "nats (bytes)",
+  harness: () => {
+    const prefix = `bytes.${process.pid}.${Date.now().toString(36)}.${run++}.`;
+    return {
+      create: () => new ScopedTransporter(new NatsTransporter(), prefix),
+      kill: (t) => t.kill?.() ?? t.disconnect(),
+    };
+  },
+  skip: [
+    { reason: "NATS is not peer-aware; transit notices peers by heartbeat", tests: peerAwareTests },
+  ],
+});
+
+describe("nats transporter", () => {
+  it("maps topics to subjects one-to-one, escaping what a subject cannot hold", () => {
+    expect(natsSubject("flo.shop.REQ.node-1_a")).toBe("flo.shop.REQ.node-1_a");
+    expect(natsSubject("flo.shop.REQ.my node*")).toBe("flo.shop.REQ.my%20node%2A");
+    expect(natsSubject("flo.shop.REQ.>")).toBe("flo.shop.REQ.%3E");
+    expect(natsSubject("a..b.")).toBe("a.%.b.%");
+    expect(natsSubject("flo.x.REQ.%2A")).toBe("flo.x.REQ.%252A"); // not the same as "*"
+    expect(natsSubject("flo.x.REQ.nœud")).toBe("flo.x.REQ.n%C5%93ud");
+  });
+
+  it("reads servers, credentials and options from the URL", async () => {
+    expect(parseNatsUrl("nats://127.0.0.1:4222")).toEqual({ servers: ["127.0.0.1:4222"] });
+    expect(parseNatsUrl("nats://app:p%40ss@nats.local?reconnectWait=250&tls=true")).toEqual({
+      servers: ["nats.local:4222"],
+      user: "app",
+      pass: "p@ss",
+      reconnectWait: 250,
+      tls: true,
+    });
+    expect(parseNatsUrl("nats://s3cret@nats.local:4333")).toEqual({
+      servers: ["nats.local:4333"],
+      token: "s3cret",
+    });
+    const t = await resolveTransporter("nats://a:4222,b:4223,c?pingInterval=5000");
+    expect(t).toBeInstanceOf(NatsTransporter);
+    expect((t as NatsTransporter).options).toMatchObject({
+      servers: ["a:4222", "b:4223", "c:4222"],
+      pingInterval: 5000,
+      reconnectWait: 1000,
+    });
+    expect(() => parseNatsUrl("nats://h?reconectWait=1")).toThrow(
+      /Unknown nats transporter option 'reconectWait'/,
+    );
+    expect(() => parseNatsUrl("nats://h?maxPingOut=-1")).toThrow(/non-negative integer/);
+  });
+
+  it("fails to connect with a retryable TRANSPORTER_NOT_CONNECTED naming the server", async () => {
+    const t = new NatsTransporter({ servers: ["127.0.0.1:1"] });
+    const probe = new Probe("n1");
+    await expect(t.connect(probe.context())).rejects.toMatchObject({
+      code: "TRANSPORTER_NOT_CONNECTED",
+      retryable: true,
+      message: expect.stringContaining("127.0.0.1:1"),
+    });
+    await expect(t.publish("x", bytes("x"))).rejects.toMatchObject({
+      code: "TRANSPORTER_NOT_CONNECTED",
+      status: 503,
+      retryable: true,
+    });
+  });
+
+  it("puts a message over max_payload back together from its parts, in order with the rest", async () => {
+    const prefix = `parts.${process.pid}.${Date.now().toString(36)}.`;
+    const a = new ScopedTransporter(new NatsTransporter(), prefix);
+    const b = new ScopedTransporter(new NatsTransporter(), prefix);
+    const pa = new Probe("a");
+    const pb = new Probe("b");
+    await a.connect(pa.context());
+    await b.connect(pb.context());
+    try {
+      await b.subscribe("t");
+      const big = new Uint8Array(randomBytes(3 * 1024 * 1024 + 17));
+      await a.publish("t", bytes("before"));
+      await a.publish("t", big);
+      await a.publish("t", bytes("after"));
+      await pb.until(() => pb.received.length === 3, "three messages");
+      expect(pb.texts("t")[0]).toBe("before");
+      expect(Buffer.compare(Buffer.from(pb.received[1]?.data ?? []), big)).toBe(0);
+      expect(pb.texts("t")[2]).toBe("after");
+      // Over maxPacketSize (16 MiB by default) is refused before anything is sent.
+      await expect(a.publish("t", new Uint8Array(17 * 1024 * 1024))).rejects.toMatchObject({
+        code: "PACKET_TOO_LARGE",
+        status: 413,
+      });
+    } finally {
+      await Promise.all([a.disconnect(), b.disconnect()]);
+    }
+  });
+
+  it("drops the parts of a message that arrive without their beginning", () => {
+    const assembler = new PartAssembler(1024);
+    const data = new Uint8Array(randomBytes(300));
+    const parts = [...splitParts("m1", data, 100)];
+    expect(parts.map((p) => p.header)).toEqual(["m1 0 3 300", "m1 1 3 300", "m1 2 3 300"]);
+    expect(assembler.add(parts[1]!.header, parts[1]!.part)).toBe("out of order");
+    expect(assembler.add(parts[0]!.header, parts[0]!.part)).toBeUndefined();
+    expect(assembler.add(parts[1]!.header, parts[1]!.part)).toBeUndefined();
+    expect(assembler.add(parts[2]!.header, parts[2]!.part)).toEqual(Buffer.from(data));
+    expect(assembler.add("m2 0 1 4096", new Uint8Array(10))).toBe("too large");
+    expect(assembler.add("m3 zero", new Uint8Array(10))).toBe("malformed");
+  });
+
+  it("without the client package, says which package to install", async () => {
+    const out = await runWithout(
+      ["@nats-io/transport-node"],
+      `const { resolveTransporter } = await import("./src/transporters/index.ts");
+       const err = await resolveTransporter("nats://127.0.0.1:4222").catch((e) => e);
+       console.log(JSON.stringify({ code: err.code, message: err.message }));`,
+    );
+    const err = JSON.parse(out) as { code: string; message: string };
+    expect(err.code).toBe("MISSING_DEPENDENCY");
+    expect(err.message.split("\n")).toContain("npm install @nats-io/transport-node");
+  });
+});
