@@ -42,6 +42,7 @@ export type { Logger, LoggerOption, LoggerSettings } from "./observability/logge
 export type { ActionHandler, EventHandler, LocalAction, LocalListener } from "./registry/local.js";
 export { defineService, serviceFullName } from "./service/define.js";
 export { Service } from "./service/service.js";
+export type { TimerDefinition } from "./timers/timers.js";
 export type {
   ActionMap,
   ActionName,

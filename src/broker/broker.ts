@@ -16,6 +16,7 @@ import { dependencyName } from "../service/define.js";
 import type { Service } from "../service/service.js";
 import type { CallFn, EmitFn } from "../service/typed.js";
 import type { AnyServiceDefinition, Dependency } from "../service/types.js";
+import { TimerRunner } from "../timers/timers.js";
 import { Transit } from "../transit/transit.js";
 import { resolveTransporter } from "../transporters/index.js";
 import { Emitter } from "./emitter.js";
@@ -55,6 +56,7 @@ export class ServiceBroker {
   readonly #invoker: Invoker;
   readonly #emitter: Emitter;
   readonly #lifecycle = new Lifecycle();
+  readonly #timers: TimerRunner;
   readonly #serializer: Serializer;
   readonly #strategy: Strategy;
   #transit: Transit | undefined;
@@ -73,6 +75,7 @@ export class ServiceBroker {
       preferLocal: options.preferLocal ?? true,
     });
     this.#emitter = new Emitter(this, this.registry, this.logger);
+    this.#timers = new TimerRunner(this, this.registry, this.logger);
     // Built-in middlewares, innermost first: params are checked before a call takes a bulkhead
     // slot; the deadline covers the wait for a slot; a fallback covers all of it; retries wrap
     // outgoing calls. Users' middlewares wrap these.
@@ -290,6 +293,8 @@ export class ServiceBroker {
         if (available) await this.#transit?.serviceStarted(service);
         this.registry.setStarted(service.fullName, available);
         this.#transit?.discovery.localChanged();
+        if (available) this.#timers.start(service);
+        else this.#timers.stop(service);
       },
     };
   }

@@ -8,6 +8,7 @@ import type {
   EventDefinition,
   Visibility,
 } from "../service/types.js";
+import { checkTimers } from "../timers/timers.js";
 
 const VISIBILITIES: readonly Visibility[] = ["published", "public", "protected", "private"];
 
@@ -36,6 +37,7 @@ export function loadService(
     );
   }
   const service = new Service(def, host, logger);
+  checkTimers(service.fullName, def.timers);
   const actions = Object.entries((def.actions ?? {}) as Record<string, unknown>).map(
     ([key, value]) => toAction(service, key, value),
   );

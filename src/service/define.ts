@@ -1,3 +1,4 @@
+import type { TimerDefinition } from "../timers/timers.js";
 import type {
   ActionsInput,
   AnyServiceDefinition,
@@ -17,6 +18,8 @@ export type ServiceInput<N extends string, V, A, AC, E, EC, St> = {
   actions?: ActionsInput<A> & AC;
   events?: EventsInput<E> & EC;
   metadata?: Record<string, unknown>;
+  /** Periodic tasks: `{ sweep: { every: "30s", handler } }`. */
+  timers?: Record<string, TimerDefinition>;
 } & LifecycleHooks<St>;
 
 /**

@@ -3,6 +3,7 @@ import type { Context } from "../broker/context.js";
 import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
 import type { Fallback } from "../middleware/resilience/fallback.js";
 import type { RetryOptions } from "../middleware/resilience/retry.js";
+import type { TimerDefinition } from "../timers/timers.js";
 import type { Service } from "./service.js";
 
 /** Params of an action (or payload of an event) that declares no schema. */
@@ -102,6 +103,8 @@ export interface ServiceDefinition<
   readonly events?: EC;
   /** Free-form data published with the service in the registry. */
   readonly metadata?: Record<string, unknown>;
+  /** Periodic tasks of the service. */
+  readonly timers?: Record<string, TimerDefinition>;
 }
 
 /** Settings of a service without a declared settings type. */
