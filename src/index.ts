@@ -32,6 +32,8 @@ export {
   type ValidationIssue,
   WaitTimeoutError,
 } from "./errors/index.js";
+export type { DeadLetters } from "./events/dead-letters.js";
+export { createDeduplicator, memoryProcessedStore, type ProcessedStore } from "./events/dedupe.js";
 export {
   type CallHandler,
   type EmitHandler,
@@ -42,7 +44,6 @@ export type { Logger, LoggerOption, LoggerSettings } from "./observability/logge
 export type { ActionHandler, EventHandler, LocalAction, LocalListener } from "./registry/local.js";
 export { defineService, serviceFullName } from "./service/define.js";
 export { Service } from "./service/service.js";
-export type { TimerDefinition } from "./timers/timers.js";
 export type {
   ActionMap,
   ActionName,
@@ -64,3 +65,5 @@ export type {
   Settings,
   Visibility,
 } from "./service/types.js";
+export type { TimerDefinition } from "./timers/timers.js";
+export type { DeadLetter, DeadLetterInfo, DurableStreams } from "./transporters/durable.js";

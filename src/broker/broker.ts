@@ -1,5 +1,7 @@
 import { hostname } from "node:os";
 import { WaitTimeoutError } from "../errors/index.js";
+import { type DeadLetters, MemoryDeadLetters } from "../events/dead-letters.js";
+import { durableFallbackMiddleware } from "../events/durable-fallback.js";
 import type { Middleware } from "../middleware/hooks.js";
 import { Pipeline } from "../middleware/pipeline.js";
 import { bulkheadMiddleware } from "../middleware/resilience/bulkhead-middleware.js";
@@ -57,6 +59,7 @@ export class ServiceBroker {
   readonly #emitter: Emitter;
   readonly #lifecycle = new Lifecycle();
   readonly #timers: TimerRunner;
+  readonly #memoryDeadLetters = new MemoryDeadLetters();
   readonly #serializer: Serializer;
   readonly #strategy: Strategy;
   #transit: Transit | undefined;
@@ -83,6 +86,23 @@ export class ServiceBroker {
     this.#pipeline.add(bulkheadMiddleware(options.bulkhead));
     this.#pipeline.add(timeoutMiddleware());
     this.#pipeline.add(fallbackMiddleware());
+    this.#pipeline.add(
+      durableFallbackMiddleware(
+        this.nodeID,
+        this.#memoryDeadLetters,
+        this.logger,
+        (listener, ctx) => {
+          void this.#emitter.run(listener, {
+            name: ctx.name,
+            params: ctx.params,
+            meta: ctx.meta,
+            requestID: ctx.requestID,
+            service: listener.service,
+            messageID: ctx.messageID,
+          });
+        },
+      ),
+    );
     if (options.retry !== false)
       this.#pipeline.add(retryMiddleware((name) => this.#retryPolicy(name)));
     for (const mw of options.middlewares ?? []) this.#pipeline.add(mw);
@@ -167,6 +187,7 @@ export class ServiceBroker {
       throw err;
     }
     this.#lifecycle.state = "started";
+    this.#warnIfDurableInMemory();
     this.logger.info(
       { services: [...this.registry.services.keys()] },
       `Node '${this.nodeID}' started with ${this.registry.services.size} service(s)`,
@@ -222,9 +243,29 @@ export class ServiceBroker {
     };
   }
 
+  /**
+   * Dead letters of durable handlers: kept by the message broker when the transporter persists,
+   * else in this process. List them, and replay one to its group.
+   *
+   * @example
+   * ```ts
+   * for (const letter of await broker.deadLetters.list()) await broker.deadLetters.replay(letter.id);
+   * ```
+   */
+  get deadLetters(): DeadLetters {
+    const streams = this.#transit?.durable?.streams;
+    if (streams === undefined) return this.#memoryDeadLetters;
+    return {
+      persistent: true,
+      list: () => streams.listDeadLetters(),
+      replay: (id) => streams.replayDeadLetter(id),
+    };
+  }
+
   /** Announces that this node is leaving, then waits for its in-flight work to end. */
   async #drain(): Promise<void> {
     const transit = this.#transit;
+    await transit?.durable?.stopConsuming();
     const started = Date.now();
     const limit = this.options.drainTimeout ?? 10_000;
     // Calls sent before the others heard of the leave may still be on their way: give them a
@@ -297,6 +338,17 @@ export class ServiceBroker {
         else this.#timers.stop(service);
       },
     };
+  }
+
+  /** Says once, at start, when durable handlers run on a transporter that cannot persist. */
+  #warnIfDurableInMemory(): void {
+    if (this.#transit?.durable !== undefined) return;
+    const durable = this.registry.listeners.filter((l) => l.definition.durable === true);
+    if (durable.length === 0) return;
+    this.logger.warn(
+      { events: [...new Set(durable.map((l) => l.event))] },
+      "Durable event handlers run without a persistent transporter: retries and dead letters are kept in memory, and events do not survive a crash. Use amqp://, nats:// or redis:// to persist them.",
+    );
   }
 
   /** Retries for an action: its own settings when idempotent, over the broker's defaults. */

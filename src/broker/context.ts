@@ -26,6 +26,8 @@ export interface ContextInit<P> {
   /** The node the call came from, when it came over the wire. */
   callerNodeID?: string | undefined;
   headers?: Record<string, string> | undefined;
+  messageID?: string | undefined;
+  attempt?: number | undefined;
   /** For a call or event that came over the wire: its place in the chain on the caller's side. */
   origin?:
     | { level: number; parentID?: string | undefined; caller?: string | undefined }
@@ -67,6 +69,10 @@ export class Context<P = Params, M extends Meta = Meta> {
   readonly deadline: number;
   /** Headers that travel with remote calls (trace context, for instance). */
   headers: Record<string, string> | undefined;
+  /** A durable event's message ID: the same on every redelivery, so handlers can deduplicate. */
+  messageID: string | undefined;
+  /** A durable event's delivery attempt: 1 the first time. */
+  attempt: number | undefined;
   #id: string | undefined;
   #requestID: string | undefined;
 
@@ -77,6 +83,8 @@ export class Context<P = Params, M extends Meta = Meta> {
     this.params = init.params;
     this.service = init.service;
     this.headers = init.headers;
+    this.messageID = init.messageID;
+    this.attempt = init.attempt;
     this.#id = undefined;
     this.callerNodeID = init.callerNodeID ?? host.nodeID;
     if (parent === undefined) {

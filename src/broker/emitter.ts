@@ -121,29 +121,39 @@ export class Emitter {
   }
 
   #run(listener: LocalListener, init: ContextInit<unknown>): void {
+    void this.run(listener, init);
+  }
+
+  /**
+   * Runs one listener with a context built from `init`; resolves with the error it threw (or
+   * `undefined`), after logging it and telling observers. Never rejects.
+   */
+  run(listener: LocalListener, init: ContextInit<unknown>): Promise<unknown> {
     const ctx = new Context(this.host, init);
     let result: unknown;
     try {
       result = listener.handler(ctx);
     } catch (err) {
       this.#failed(ctx, listener, err);
-      return;
+      return Promise.resolve(err);
     }
-    if (result instanceof Promise) {
-      this.running++;
-      result.then(
-        () => {
-          this.running--;
-          this.#handled(ctx, listener, undefined);
-        },
-        (err: unknown) => {
-          this.running--;
-          this.#failed(ctx, listener, err);
-        },
-      );
-    } else {
+    if (!(result instanceof Promise)) {
       this.#handled(ctx, listener, undefined);
+      return Promise.resolve(undefined);
     }
+    this.running++;
+    return result.then(
+      () => {
+        this.running--;
+        this.#handled(ctx, listener, undefined);
+        return undefined;
+      },
+      (err: unknown) => {
+        this.running--;
+        this.#failed(ctx, listener, err);
+        return err;
+      },
+    );
   }
 
   #failed(ctx: Context<unknown>, listener: LocalListener, err: unknown): void {

@@ -70,6 +70,11 @@ function toListener(service: Service, event: string, value: unknown): LocalListe
       `Event handler '${event}' of '${service.fullName}' needs a handler function.`,
     );
   }
+  if (def.durable === true && event.includes("*")) {
+    throw new ServiceSchemaError(
+      `Durable handler '${event}' of '${service.fullName}' needs an exact event name, not a pattern.`,
+    );
+  }
   const raw = def.handler.bind(def) as EventHandler;
   return {
     event,

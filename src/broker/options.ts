@@ -44,6 +44,11 @@ export interface EmitOptions {
   parentCtx?: Context;
   /** Deliver only to these balancing groups (default: every subscribing group). */
   groups?: readonly string[];
+  /**
+   * Publish to the durable stream even if no durable handler is known yet (one may be down).
+   * Events that durable handlers listen to are published durably anyway.
+   */
+  durable?: boolean;
 }
 
 /** Options of `new ServiceBroker(...)`. */

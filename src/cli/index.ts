@@ -1,5 +1,6 @@
 import { buildParams, parse, UsageError } from "./args.js";
 import { printError, printJSON, serviceOf, settle, withClient } from "./client.js";
+import { deadLetters } from "./dlq.js";
 import { run } from "./run.js";
 
 const HELP = `flotilla <command> [options]
@@ -15,6 +16,8 @@ Commands:
   emit <event> [json] [--key value...]
       --broadcast               deliver to every handler instead of one per group
   nodes | services | actions    list what the cluster offers
+  dlq list | show <id> | replay <id>
+                                dead letters of durable events (on amqp://, nats://, redis://)
 
 Options for every command:
   --transporter URL, -t URL     how to reach the cluster (default $FLOTILLA_TRANSPORTER, else tcp://)
@@ -78,6 +81,8 @@ export async function main(argv: string[]): Promise<number> {
           return 0;
         });
       }
+      case "dlq":
+        return await withClient(client, (broker) => deadLetters(broker, parsed.positionals));
       case "nodes":
       case "services":
       case "actions":

@@ -47,7 +47,11 @@ function describe(registry: Registry, service: Service): ServiceDescriptor {
   }
   const events = registry.listeners
     .filter((l) => l.service === service)
-    .map((l) => ({ event: l.event, group: l.group }));
+    .map((l) => ({
+      event: l.event,
+      group: l.group,
+      durable: l.definition.durable === true ? true : undefined,
+    }));
   return {
     name: service.name,
     version: service.version,

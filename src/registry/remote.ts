@@ -30,6 +30,8 @@ export interface RemoteListener {
   readonly nodeID: string;
   readonly event: string;
   readonly group: string;
+  /** Fed from the durable stream, not by EVENT packets. */
+  readonly durable: boolean;
 }
 
 /**
@@ -104,8 +106,9 @@ export class RemoteCatalog {
           list.push({ nodeID: node.id, local: false, descriptor, service: svc.fullName });
           actions.set(descriptor.name, list);
         }
-        for (const { event, group } of svc.events)
-          listeners.push({ nodeID: node.id, event, group });
+        for (const { event, group, durable } of svc.events) {
+          listeners.push({ nodeID: node.id, event, group, durable: durable === true });
+        }
       }
     }
     this.#actions = actions;

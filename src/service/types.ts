@@ -1,5 +1,6 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { Context } from "../broker/context.js";
+import type { BackoffOptions } from "../middleware/resilience/backoff.js";
 import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
 import type { Fallback } from "../middleware/resilience/fallback.js";
 import type { RetryOptions } from "../middleware/resilience/retry.js";
@@ -63,6 +64,25 @@ export interface EventDefinition<S = undefined> {
   group?: string;
   /** Handles one event. A throw is logged; it never reaches the emitter. */
   handler(ctx: Context<InferOutput<S>>): unknown;
+  /**
+   * At-least-once delivery: on a transporter that persists (amqp://, nats:// with JetStream,
+   * redis:// with Streams) the group has its own persistent subscription, acknowledged only after
+   * the handler succeeds. Elsewhere retries and dead letters still apply, in memory.
+   */
+  durable?: boolean;
+  /** Durable: retries after the first failure before dead-lettering. Default 5. */
+  maxRetries?: number;
+  /** Durable: delay between retries. Default 100 ms doubling to 10 s, with jitter. */
+  backoff?: BackoffOptions;
+  /** Durable: messages one instance handles at once. Default 10. */
+  concurrency?: number;
+  /** Durable: keep messages that exhausted their retries as dead letters. Default `true`. */
+  deadLetter?: boolean;
+  /**
+   * Durable: who gets each message — one instance of the group (`"balanced"`, default) or every
+   * instance (`"broadcast"`).
+   */
+  kind?: "balanced" | "broadcast";
 }
 
 /** A dependency: a service name (`"users"`, `"v2.users"`) or a name and version. */

@@ -12,6 +12,7 @@ import type { LocalListener } from "../registry/local.js";
 import type { RemoteAction, RemoteListener } from "../registry/remote.js";
 import type { Strategy } from "../registry/strategies/index.js";
 import { send, type TransitCore } from "./core.js";
+import type { DurableEvents } from "./durable.js";
 import { PacketType } from "./packets.js";
 
 /**
@@ -26,6 +27,8 @@ export class Outgoing {
     readonly (RemoteAction | LocalCandidate)[]
   >();
   readonly #idPrefix = randomUUID().slice(0, 8);
+  /** Durable events, once the transporter has connected (when it persists). */
+  durable: DurableEvents | undefined;
 
   constructor(
     private readonly core: TransitCore,
@@ -147,13 +150,27 @@ export class Outgoing {
     payload: unknown,
     opts: EmitOptions | undefined,
     broadcast: boolean,
-    local: readonly LocalListener[],
+    localListeners: readonly LocalListener[],
     deliverLocal: (targets: LocalListener[]) => void,
   ): Promise<void> {
+    let local = localListeners;
     const groups = opts?.groups;
-    const remote = this.core.registry.remote
+    let remote = this.core.registry.remote
       .listenersFor(event)
       .filter((l) => groups === undefined || groups.includes(l.group));
+    if (this.durable !== undefined) {
+      // Durable handlers are fed from the event's stream: publish once there (awaiting the
+      // server's confirm), and leave them out of the direct deliveries below.
+      const durableTargets =
+        opts?.durable === true ||
+        local.some((l) => l.definition.durable === true) ||
+        remote.some((l) => l.durable);
+      if (durableTargets) {
+        await this.durable.publish(event, payload, opts);
+        local = local.filter((l) => l.definition.durable !== true);
+        remote = remote.filter((l) => !l.durable);
+      }
+    }
     if (!broadcast && this.core.settings.balancing === "broker") {
       return this.#emitToGroups(
         event,

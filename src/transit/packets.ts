@@ -66,6 +66,8 @@ export interface EventPacket extends Base {
   groups: string[] | null;
   /** Every handler of the named groups (or of all groups when `groups` is null), not one per group. */
   broadcast: boolean;
+  /** Durable events: the stable message ID. */
+  messageID?: string | undefined;
   headers?: Record<string, string> | undefined;
 }
 
@@ -91,7 +93,7 @@ export interface ServiceDescriptor {
   version?: string | number | undefined;
   fullName: string;
   actions: ActionDescriptor[];
-  events: { event: string; group: string }[];
+  events: { event: string; group: string; durable?: boolean | undefined }[];
   metadata?: Record<string, unknown> | undefined;
 }
 

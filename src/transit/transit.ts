@@ -14,6 +14,7 @@ import type { Service } from "../service/service.js";
 import type { Transporter } from "../transporters/transporter.js";
 import { decodePacket, PacketError } from "./codec.js";
 import type { TransitCore, TransitSettings } from "./core.js";
+import { DurableEvents } from "./durable.js";
 import { Incoming } from "./incoming.js";
 import { Outgoing } from "./outgoing.js";
 import { type Packet, PacketType } from "./packets.js";
@@ -55,6 +56,8 @@ export class Transit {
   readonly #outgoing: Outgoing;
   readonly #deps: TransitDeps;
   readonly #warned = new Set<string>();
+  /** Durable events, when the transporter persists. */
+  durable: DurableEvents | undefined;
   /** Whether the transporter is connected to its server (or peers). */
   connected = false;
   /** Event groups whose queue this node consumes (broker-balanced mode). */
@@ -144,6 +147,14 @@ export class Transit {
         emitter.localTargets(event, opts?.groups, true),
         (targets) => emitter.deliverLocal(targets, event, payload, opts),
       );
+    if (transporter.capabilities.durable && transporter.durableStreams !== undefined) {
+      this.durable = new DurableEvents(
+        this.core,
+        transporter.durableStreams(this.#deps.namespace),
+        emitter,
+      );
+      this.#outgoing.durable = this.durable;
+    }
     await this.discovery.start();
     this.connected = true;
     const greet = early;
@@ -156,6 +167,7 @@ export class Transit {
    * its listener groups' event queues, so the broker can hand it work.
    */
   async serviceStarted(service: Service): Promise<void> {
+    await this.durable?.serviceStarted(service);
     const { transporter, topics, registry, settings } = this.core;
     if (settings.balancing !== "broker") return;
     const durable = transporter.capabilities.durable;
@@ -202,6 +214,7 @@ export class Transit {
 
   /** Says goodbye, fails what is still pending, and disconnects. */
   async disconnect(): Promise<void> {
+    await this.durable?.stopConsuming();
     try {
       await this.discovery.stop();
     } catch (err) {
@@ -222,6 +235,7 @@ export class Transit {
    */
   async crash(): Promise<void> {
     this.discovery.halt();
+    this.durable = undefined;
     this.#deps.invoker.remote = undefined;
     this.#deps.emitter.remote = undefined;
     this.core.pending.rejectAll(

@@ -4,6 +4,14 @@ import { FlotillaError } from "../errors/index.js";
 import type { Transporter, TransporterFactory } from "./transporter.js";
 
 export type {
+  DeadLetter,
+  DeadLetterInfo,
+  DurableConsumeOptions,
+  DurableMessage,
+  DurableStreams,
+  DurableSubscription,
+} from "./durable.js";
+export type {
   MessageHandler,
   PublishOptions,
   SubscribeOptions,
@@ -16,10 +24,13 @@ export type {
 const builtIn = new Map<string, () => Promise<TransporterFactory>>([
   ["memory", async () => (await import("./memory.js")).memoryTransporterFromUrl],
   ["tcp", async () => (await import("./tcp/index.js")).tcpTransporterFromUrl],
+  ["amqp", async () => (await import("./amqp/index.js")).amqpTransporterFromUrl],
+  ["nats", async () => (await import("./nats/index.js")).natsTransporterFromUrl],
+  ["redis", async () => (await import("./redis.js")).redisTransporterFromUrl],
 ]);
 
 /** Schemes the design promises but this version does not ship yet. */
-const planned = ["nats", "amqp", "redis"];
+const planned: string[] = [];
 
 const registered = new Map<string, TransporterFactory>();
 

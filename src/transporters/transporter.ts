@@ -1,4 +1,5 @@
 import type { Logger } from "../observability/logger.js";
+import type { DurableStreams } from "./durable.js";
 
 /** What a transporter can do beyond moving bytes; transit reads these flags, never `instanceof`. */
 export interface TransporterCapabilities {
@@ -55,6 +56,11 @@ export interface Transporter {
    * transporter may hold `data` until it is written, so callers must not change it afterwards.
    */
   publish(topic: string, data: Uint8Array, options?: PublishOptions): Promise<void>;
+  /**
+   * Persistent streams for durable events, when `capabilities.durable`; available after
+   * `connect`. `namespace` scopes streams, groups and dead letters.
+   */
+  durableStreams?(namespace: string): DurableStreams;
 }
 
 /** Options of one subscription. */
