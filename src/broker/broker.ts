@@ -1,26 +1,28 @@
 import { hostname } from "node:os";
-import { WaitTimeoutError } from "../errors/index.js";
 import { type DeadLetters, MemoryDeadLetters } from "../events/dead-letters.js";
-import { durableFallbackMiddleware } from "../events/durable-fallback.js";
+import { durableFallbackMiddleware, warnIfDurableInMemory } from "../events/durable-fallback.js";
 import type { Middleware } from "../middleware/hooks.js";
 import { Pipeline } from "../middleware/pipeline.js";
 import { bulkheadMiddleware } from "../middleware/resilience/bulkhead-middleware.js";
 import { fallbackMiddleware } from "../middleware/resilience/fallback.js";
-import { type RetryOptions, retryMiddleware } from "../middleware/resilience/retry.js";
+import { retryMiddleware } from "../middleware/resilience/retry.js";
+import { retryPolicyFrom } from "../middleware/resilience/retry-policy.js";
 import { timeoutMiddleware } from "../middleware/resilience/timeout.js";
 import { validationMiddleware } from "../middleware/validation/middleware.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { Registry } from "../registry/registry.js";
 import { nodeStats } from "../registry/stats.js";
 import { resolveStrategy, type Strategy } from "../registry/strategies/index.js";
+import { waitForAvailable } from "../registry/wait.js";
 import { resolveSerializer, type Serializer } from "../serializers/index.js";
 import { dependencyName } from "../service/define.js";
 import type { Service } from "../service/service.js";
 import type { CallFn, EmitFn } from "../service/typed.js";
 import type { AnyServiceDefinition, Dependency } from "../service/types.js";
 import { TimerRunner } from "../timers/timers.js";
-import { Transit } from "../transit/transit.js";
-import { resolveTransporter } from "../transporters/index.js";
+import { openTransit } from "../transit/open.js";
+import type { Transit } from "../transit/transit.js";
+import { drain } from "./drain.js";
 import { Emitter } from "./emitter.js";
 import { setInternals } from "./internals.js";
 import { Invoker } from "./invoker.js";
@@ -103,8 +105,9 @@ export class ServiceBroker {
         },
       ),
     );
-    if (options.retry !== false)
-      this.#pipeline.add(retryMiddleware((name) => this.#retryPolicy(name)));
+    if (options.retry !== false) {
+      this.#pipeline.add(retryMiddleware(retryPolicyFrom(this.registry, options.retry)));
+    }
     for (const mw of options.middlewares ?? []) this.#pipeline.add(mw);
     this.#rewire();
     setInternals(this, {
@@ -187,7 +190,7 @@ export class ServiceBroker {
       throw err;
     }
     this.#lifecycle.state = "started";
-    this.#warnIfDurableInMemory();
+    if (this.#transit?.durable === undefined) warnIfDurableInMemory(this.registry, this.logger);
     this.logger.info(
       { services: [...this.registry.services.keys()] },
       `Node '${this.nodeID}' started with ${this.registry.services.size} service(s)`,
@@ -206,7 +209,13 @@ export class ServiceBroker {
     }
     this.#lifecycle.state = "stopping";
     await this.#pipeline.run("stopping", this);
-    await this.#drain();
+    await drain({
+      transit: this.#transit,
+      emitter: this.#emitter,
+      logger: this.logger,
+      timeout: this.options.drainTimeout ?? 10_000,
+      heartbeatInterval: this.options.heartbeatInterval ?? 1_000,
+    });
     await this.#lifecycle.stopAll(this.#startHost());
     await this.#disconnect();
     this.#invoker.accepting = false;
@@ -262,30 +271,6 @@ export class ServiceBroker {
     };
   }
 
-  /** Announces that this node is leaving, then waits for its in-flight work to end. */
-  async #drain(): Promise<void> {
-    const transit = this.#transit;
-    await transit?.durable?.stopConsuming();
-    const started = Date.now();
-    const limit = this.options.drainTimeout ?? 10_000;
-    // Calls sent before the others heard of the leave may still be on their way: give them a
-    // moment to arrive before deciding that nothing is in flight.
-    const grace =
-      transit === undefined ? 0 : Math.min(200, this.options.heartbeatInterval ?? 1_000, limit);
-    await transit?.discovery
-      .leave()
-      .catch((err: unknown) => this.logger.warn({ err }, "Could not announce leaving"));
-    const busy = () => (transit?.inFlight ?? 0) + this.#emitter.running > 0;
-    while (Date.now() - started < limit && (busy() || Date.now() - started < grace)) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    if (busy())
-      this.logger.warn(
-        { inFlight: this.health().inFlight },
-        "Drain timeout passed with work still in flight",
-      );
-  }
-
   /**
    * Resolves once every named service is available (started here, or announced by another node).
    * Rejects with `WaitTimeoutError` naming the missing ones after `timeout` ms (0 waits forever).
@@ -296,40 +281,14 @@ export class ServiceBroker {
     signal?: AbortSignal,
   ): Promise<void> {
     const wanted = (Array.isArray(names) ? names : [names]).map(dependencyName);
-    return this.#waitFor(wanted, timeout, signal);
-  }
-
-  #waitFor(wanted: readonly string[], timeout: number, signal?: AbortSignal): Promise<void> {
-    const missing = () => wanted.filter((name) => !this.registry.isAvailable(name));
-    if (missing().length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const finish = (err?: unknown) => {
-        unwatch();
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      const onAbort = () => finish(signal?.reason ?? new Error("aborted"));
-      const unwatch = this.registry.watch(() => {
-        if (missing().length === 0) finish();
-      });
-      const timer =
-        timeout > 0
-          ? setTimeout(
-              () => finish(new WaitTimeoutError(`services ${missing().join(", ")}`, timeout)),
-              timeout,
-            )
-          : undefined;
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
+    return waitForAvailable(this.registry, wanted, timeout, signal);
   }
 
   #startHost() {
     return {
       logger: this.logger,
       waitFor: (names: readonly string[], signal: AbortSignal) =>
-        this.#waitFor(names, this.options.dependencyTimeout ?? 30_000, signal),
+        waitForAvailable(this.registry, names, this.options.dependencyTimeout ?? 30_000, signal),
       markAvailable: async (service: Service, available: boolean) => {
         if (available) await this.#transit?.serviceStarted(service);
         this.registry.setStarted(service.fullName, available);
@@ -340,66 +299,22 @@ export class ServiceBroker {
     };
   }
 
-  /** Says once, at start, when durable handlers run on a transporter that cannot persist. */
-  #warnIfDurableInMemory(): void {
-    if (this.#transit?.durable !== undefined) return;
-    const durable = this.registry.listeners.filter((l) => l.definition.durable === true);
-    if (durable.length === 0) return;
-    this.logger.warn(
-      { events: [...new Set(durable.map((l) => l.event))] },
-      "Durable event handlers run without a persistent transporter: retries and dead letters are kept in memory, and events do not survive a crash. Use amqp://, nats:// or redis:// to persist them.",
-    );
-  }
-
-  /** Retries for an action: its own settings when idempotent, over the broker's defaults. */
-  #retryPolicy(name: string): RetryOptions | false | undefined {
-    const defaults = this.options.retry === false ? false : (this.options.retry ?? {});
-    if (defaults === false) return false;
-    const local = this.registry.actions.get(name)?.definition;
-    if (local !== undefined) {
-      if (local.retry === false || local.idempotent !== true) return undefined;
-      return { ...defaults, ...local.retry };
-    }
-    const remote = this.registry.remote.actionEndpoints(name)[0]?.descriptor;
-    return remote?.idempotent === true ? defaults : undefined;
-  }
-
   /** With a transporter: connects, joins the cluster, and routes calls to other nodes. */
   async #connect(): Promise<void> {
-    const option = this.options.transporter;
-    if (option === undefined) return;
-    const transporter = typeof option === "string" ? await resolveTransporter(option) : option;
-    this.#transit = new Transit(
-      {
-        nodeID: this.nodeID,
-        namespace: this.namespace,
-        logger: this.logger,
-        registry: this.registry,
-        invoker: this.#invoker,
-        emitter: this.#emitter,
-        host: this,
-        // Internal events reach local handlers only; a stopped node simply has none to run.
-        emitInternal: (event, payload) => {
-          this.#emitter.broadcast(event, payload, undefined).catch(() => undefined);
-        },
+    const deps = {
+      nodeID: this.nodeID,
+      namespace: this.namespace,
+      logger: this.logger,
+      registry: this.registry,
+      invoker: this.#invoker,
+      emitter: this.#emitter,
+      host: this,
+      // Internal events reach local handlers only; a stopped node simply has none to run.
+      emitInternal: (event: string, payload: unknown) => {
+        this.#emitter.broadcast(event, payload, undefined).catch(() => undefined);
       },
-      {
-        transporter,
-        serializer: this.#serializer,
-        strategy: this.#strategy,
-        maxCallLevel: this.options.maxCallLevel ?? 100,
-        requestTimeout: this.options.requestTimeout ?? 10_000,
-        circuitBreaker: this.options.circuitBreaker,
-        settings: {
-          heartbeatInterval: this.options.heartbeatInterval ?? 1_000,
-          heartbeatTimeout: this.options.heartbeatTimeout ?? 4_000,
-          maxPacketSize: this.options.maxPacketSize ?? 16 * 1024 * 1024,
-          preferLocal: this.options.preferLocal ?? true,
-          balancing: this.options.balancing ?? "registry",
-        },
-      },
-    );
-    await this.#transit.connect();
+    };
+    this.#transit = await openTransit(deps, this.options, this.#serializer, this.#strategy);
   }
 
   async #disconnect(): Promise<void> {

@@ -5,6 +5,7 @@ import type { Middleware } from "../middleware/hooks.js";
 import { backoffDelay } from "../middleware/resilience/backoff.js";
 import type { Logger } from "../observability/logger.js";
 import type { LocalListener } from "../registry/local.js";
+import type { Registry } from "../registry/registry.js";
 import type { MemoryDeadLetters } from "./dead-letters.js";
 
 /** Retry timing of durable handlers unless they set their own. */
@@ -78,4 +79,14 @@ function describe(error: unknown): { code: string; message: string } {
   if (error instanceof FlotillaError) return { code: error.code, message: error.message };
   if (error instanceof Error) return { code: "INTERNAL_ERROR", message: error.message };
   return { code: "INTERNAL_ERROR", message: String(error) };
+}
+
+/** Says once, at start, when durable handlers run on a transporter that cannot persist. */
+export function warnIfDurableInMemory(registry: Registry, logger: Logger): void {
+  const durable = registry.listeners.filter((l) => l.definition.durable === true);
+  if (durable.length === 0) return;
+  logger.warn(
+    { events: [...new Set(durable.map((l) => l.event))] },
+    "Durable event handlers run without a persistent transporter: retries and dead letters are kept in memory, and events do not survive a crash. Use amqp://, nats:// or redis:// to persist them.",
+  );
 }

@@ -1,0 +1,37 @@
+import type { BrokerOptions } from "../broker/options.js";
+import type { Strategy } from "../registry/strategies/index.js";
+import type { Serializer } from "../serializers/index.js";
+import { resolveTransporter } from "../transporters/index.js";
+import { Transit, type TransitDeps } from "./transit.js";
+
+/**
+ * Resolves the broker's transporter, builds the transit layer with the broker's settings (and
+ * their defaults), and connects it: the node joins the cluster.
+ */
+export async function openTransit(
+  deps: TransitDeps,
+  options: BrokerOptions,
+  serializer: Serializer,
+  strategy: Strategy,
+): Promise<Transit | undefined> {
+  const option = options.transporter;
+  if (option === undefined) return undefined;
+  const transporter = typeof option === "string" ? await resolveTransporter(option) : option;
+  const transit = new Transit(deps, {
+    transporter,
+    serializer,
+    strategy,
+    maxCallLevel: options.maxCallLevel ?? 100,
+    requestTimeout: options.requestTimeout ?? 10_000,
+    circuitBreaker: options.circuitBreaker,
+    settings: {
+      heartbeatInterval: options.heartbeatInterval ?? 1_000,
+      heartbeatTimeout: options.heartbeatTimeout ?? 4_000,
+      maxPacketSize: options.maxPacketSize ?? 16 * 1024 * 1024,
+      preferLocal: options.preferLocal ?? true,
+      balancing: options.balancing ?? "registry",
+    },
+  });
+  await transit.connect();
+  return transit;
+}
