@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,9 +41,9 @@ function flotilla(...args: string[]): Promise<Result> {
 }
 
 /** Starts `flotilla run` and resolves once its node says it started. */
-function runService(file: string, nodeID: string): Promise<ChildProcess> {
+function runService(file: string, nodeID: string, extra: string[] = []): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, "run", file, "--node-id", nodeID], {
+    const child = spawn(process.execPath, [cli, "run", file, "--node-id", nodeID, ...extra], {
       env: { ...env, FLOTILLA_LOG_LEVEL: "info" },
       cwd: root,
     });
@@ -56,6 +57,15 @@ function runService(file: string, nodeID: string): Promise<ChildProcess> {
 }
 
 const services: ChildProcess[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 beforeAll(async () => {
   services.push(await runService("examples/hello/math.ts", "cli-math"));
@@ -132,6 +142,28 @@ describe("flotilla CLI", () => {
     const res = await flotilla("frobnicate");
     expect(res.code).toBe(2);
     expect(res.stderr).toContain("Unknown command 'frobnicate'");
+  });
+
+  it("serves health probes with --health-port", async () => {
+    const port = await freePort();
+    const child = await runService("examples/hello/math.ts", "cli-math-health", [
+      "--health-port",
+      String(port),
+      "--health-host",
+      "127.0.0.1",
+    ]);
+    try {
+      const ready = await fetch(`http://127.0.0.1:${port}/health/ready`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({
+        nodeID: "cli-math-health",
+        ready: true,
+        services: { math: "started" },
+      });
+      expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
+    } finally {
+      child.kill("SIGTERM");
+    }
   });
 
   it("stops cleanly on SIGTERM", async () => {
