@@ -21,6 +21,7 @@ const VERSION = "0.1.0";
  */
 export class Discovery {
   #seq = 0;
+  #offline = false;
   /** Set when the node is leaving: it announces no services, so no new work is routed to it. */
   #leaving = false;
   #timer: NodeJS.Timeout | undefined;
@@ -62,6 +63,10 @@ export class Discovery {
 
   /** Asks every node to announce itself and announces this one (after a reconnect). */
   reannounce(): void {
+    // Back online: everyone gets a fresh heartbeat timeout before being judged again.
+    this.#offline = false;
+    const now = Date.now();
+    for (const node of this.core.registry.remote.nodes.values()) node.lastSeen = now;
     const { topics } = this.core;
     void send(this.core, topics.all("DISCOVER"), PacketType.DISCOVER, {
       sender: this.core.nodeID,
@@ -169,9 +174,16 @@ export class Discovery {
     void send(this.core, this.core.topics.all("HEARTBEAT"), PacketType.HEARTBEAT, beat).catch(
       () => {},
     );
+    // Cut off from the transporter, this node hears nobody: silence says nothing about the others.
+    if (this.#offline) return;
     for (const node of [...this.core.registry.remote.nodes.values()]) {
       if (now - node.lastSeen > this.core.settings.heartbeatTimeout) this.onNodeGone(node.id, true);
     }
+  }
+
+  /** The transporter lost its connection: stop judging other nodes by their silence. */
+  offline(): void {
+    this.#offline = true;
   }
 
   #pingAll(): void {

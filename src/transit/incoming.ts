@@ -31,7 +31,8 @@ export class Incoming {
     private readonly emitter: Emitter,
   ) {}
 
-  request(packet: RequestPacket): void {
+  /** Handles a call; the promise settles once it is answered (or dropped). */
+  request(packet: RequestPacket): Promise<void> | undefined {
     const action = this.core.registry.actions.get(packet.action);
     if (!this.invoker.accepting) {
       this.#reply(packet, undefined, new BrokerStoppedError(this.core.nodeID));
@@ -79,7 +80,7 @@ export class Incoming {
       result = Promise.reject(err);
     }
     this.inFlight++;
-    result.then(
+    return result.then(
       (data) => {
         this.inFlight--;
         this.#reply(packet, data, undefined);

@@ -69,7 +69,8 @@ export class Outgoing {
           return result;
         },
         (error: unknown) => {
-          breakers.record(nodeID, name, error);
+          // A failure on this node's side (not sent, connection lost) says nothing about the endpoint.
+          if (!isLocalFailure(error)) breakers.record(nodeID, name, error);
           throw error;
         },
       );
@@ -88,7 +89,11 @@ export class Outgoing {
       headers: opts?.headers ?? undefined,
       sentAt: route.queued ? Date.now() : undefined,
     };
-    const publish = route.queued && timeout > 0 ? { ttl: timeout } : undefined;
+    // A request waiting in a durable queue should outlive a broker restart, until its deadline.
+    const durable = this.core.transporter.capabilities.durable;
+    const publish = route.queued
+      ? { ...(timeout > 0 ? { ttl: timeout } : {}), persistent: durable }
+      : undefined;
     send(this.core, route.topic, PacketType.REQUEST, packet, publish).catch((err: unknown) => {
       this.core.pending.reject(
         id,
@@ -221,10 +226,13 @@ export class Outgoing {
     const base = this.#eventBase(event, payload, opts, false);
     await Promise.all(
       [...groups].map((group) =>
-        send(this.core, this.core.topics.group(group), PacketType.EVENT, {
-          ...base,
-          groups: [group],
-        }),
+        send(
+          this.core,
+          this.core.topics.group(group),
+          PacketType.EVENT,
+          { ...base, groups: [group] },
+          { persistent: this.core.transporter.capabilities.durable },
+        ),
       ),
     );
   }
@@ -294,6 +302,11 @@ export class Outgoing {
     this.#turns.set(key, i + 1);
     return list[i % list.length]!;
   }
+}
+
+function isLocalFailure(error: unknown): boolean {
+  const reason = (error as { data?: { reason?: unknown } } | undefined)?.data?.reason;
+  return reason === "send failed" || reason === "connection lost";
 }
 
 /** Where one call is sent. */

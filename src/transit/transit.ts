@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { ContextHost } from "../broker/context.js";
 import type { Emitter } from "../broker/emitter.js";
 import type { Invoker } from "../broker/invoker.js";
-import { BrokerStoppedError, FlotillaError } from "../errors/index.js";
+import { BrokerStoppedError, FlotillaError, ServiceNotAvailableError } from "../errors/index.js";
 import type { BreakerOptions } from "../middleware/resilience/breaker.js";
 import { BreakerBoard } from "../middleware/resilience/breakers.js";
 import type { Logger } from "../observability/logger.js";
@@ -198,6 +198,16 @@ export class Transit {
   #connectionChanged(connected: boolean): void {
     this.connected = connected;
     if (!connected) {
+      // Answers to calls in flight cannot reach this node while it is cut off: fail them now,
+      // retryably, instead of letting each wait out its deadline.
+      this.discovery.offline();
+      this.core.pending.rejectAll(
+        (action, nodeID) =>
+          new ServiceNotAvailableError(action, {
+            nodeID,
+            data: { action, nodeID, reason: "connection lost" },
+          }),
+      );
       this.core.logger.warn(
         "Transporter lost its connection; calls to other nodes fail until it is back",
       );
@@ -244,7 +254,7 @@ export class Transit {
     await this.core.transporter.disconnect();
   }
 
-  #onMessage(topic: string, data: Uint8Array): void {
+  #onMessage(topic: string, data: Uint8Array): void | Promise<void> {
     if (data.length > this.core.settings.maxPacketSize) {
       this.#warnOnce(`size:${topic}`, { topic, size: data.length }, "Dropped an oversized packet");
       return;
@@ -257,6 +267,11 @@ export class Transit {
       return;
     }
     try {
+      // A queued (broker-balanced) request settles when answered, so the transporter can hold
+      // its acknowledgement until then.
+      if (packet.type === PacketType.REQUEST && packet.body.sentAt !== undefined) {
+        return this.#incoming.request(packet.body);
+      }
       this.#dispatch(packet);
     } catch (err) {
       this.core.logger.error({ err, topic }, "Failed to handle a packet");

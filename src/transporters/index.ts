@@ -25,8 +25,9 @@ const builtIn = new Map<string, () => Promise<TransporterFactory>>([
   ["memory", async () => (await import("./memory.js")).memoryTransporterFromUrl],
   ["tcp", async () => (await import("./tcp/index.js")).tcpTransporterFromUrl],
   ["amqp", async () => (await import("./amqp/index.js")).amqpTransporterFromUrl],
+  ["amqps", async () => (await import("./amqp/index.js")).amqpTransporterFromUrl],
   ["nats", async () => (await import("./nats/index.js")).natsTransporterFromUrl],
-  ["redis", async () => (await import("./redis.js")).redisTransporterFromUrl],
+  ["redis", async () => (await import("./redis/index.js")).redisTransporterFromUrl],
 ]);
 
 /** Schemes the design promises but this version does not ship yet. */
@@ -84,8 +85,10 @@ export function parseTransporterUrl(url: string): URL {
   try {
     if (multi === null) return new URL(text);
     const [, scheme, user, hosts = "", path = "", query = "", hash = ""] = multi;
+    // The first host stands in the authority (so credentials stay valid); all go in `hosts`.
+    const first = hosts.split(",")[0] ?? "";
     const parsed = new URL(
-      `${scheme}${user === undefined ? "" : `${user}@`}${path}${query}${hash}`,
+      `${scheme}${user === undefined ? "" : `${user}@`}${first}${path}${query}${hash}`,
     );
     parsed.searchParams.set("hosts", hosts);
     return parsed;

@@ -11,8 +11,12 @@ export interface TransporterCapabilities {
   readonly peerAware: boolean;
 }
 
-/** Receives every message for a topic this node subscribed to. */
-export type MessageHandler = (topic: string, data: Uint8Array) => void;
+/**
+ * Receives every message for a topic this node subscribed to. For a broker-balanced request it
+ * returns a promise that settles when the request is answered: a transporter that acknowledges
+ * grouped messages may wait for it, so its prefetch bounds the work in progress.
+ */
+export type MessageHandler = (topic: string, data: Uint8Array) => void | Promise<void>;
 
 /** What transit hands a transporter when it connects. */
 export interface TransporterContext {
@@ -76,6 +80,8 @@ export interface SubscribeOptions {
 export interface PublishOptions {
   /** On transporters that queue messages: drop the message if not taken within this many ms. */
   ttl?: number;
+  /** On durable transporters: write the message to disk, so it survives a broker restart. */
+  persistent?: boolean;
 }
 
 /** Makes a transporter from a URL such as `tcp://`, `memory://bus-name`, `nats://127.0.0.1:4222`. */

@@ -89,7 +89,8 @@ export function parseTcpUrl(url: URL | string): TcpOptions {
   const u = typeof url === "string" ? new URL(url) : url;
   const options: TcpOptions = {};
   const seeds: string[] = [];
-  if (u.hostname !== "") {
+  // With a host list, the authority holds only its first host, which `hosts` lists too.
+  if (u.hostname !== "" && !u.searchParams.has("hosts")) {
     if (u.port === "") throw invalid(`Seed '${u.host}' in '${u.href}' needs a port.`);
     seeds.push(u.host);
   }
