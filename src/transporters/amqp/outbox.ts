@@ -1,0 +1,88 @@
+import { FlotillaError } from "../../errors/index.js";
+import type { AmqpSession } from "./session.js";
+
+/** One message to publish. */
+export interface Outgoing {
+  readonly topic: string;
+  readonly content: Buffer;
+  readonly ttl: number | undefined;
+  readonly persistent: boolean;
+}
+
+/** A message waiting for room in amqplib's write buffer. */
+interface Waiting extends Outgoing {
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * Backpressure for publishing: a message goes straight into amqplib's write buffer (no round
+ * trip, nothing awaited) until that buffer reports full; from then on, messages wait here, in
+ * order, and their publish() resolves only once written after the buffer drains. So a caller
+ * that awaits its publishes slows down to what the socket takes, and memory stays bounded.
+ */
+export class Outbox {
+  readonly #waiting: Waiting[] = [];
+  #blocked = false;
+
+  /** Publishes `message` on `session`, or queues it behind others while the buffer is full. */
+  send(session: AmqpSession, message: Outgoing): Promise<void> {
+    if (this.#blocked) {
+      return new Promise((resolve, reject) => this.#waiting.push({ ...message, resolve, reject }));
+    }
+    try {
+      if (!session.publish(message)) this.#waitForRoom(session);
+      return Promise.resolve();
+    } catch (cause) {
+      return Promise.reject(notConnected("The amqp transporter lost its connection.", cause));
+    }
+  }
+
+  /** Resolves once nothing waits (or `session` closed, or after `timeout` ms). */
+  async flushed(session: AmqpSession, timeout: number): Promise<void> {
+    const deadline = Date.now() + timeout;
+    while (this.#blocked && !session.closed && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadline - Date.now());
+        session.onDrain(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Fails every waiting message: its connection is gone. */
+  clear(): void {
+    this.#blocked = false;
+    for (const w of this.#waiting.splice(0)) {
+      w.reject(notConnected("The amqp transporter lost its connection."));
+    }
+  }
+
+  #waitForRoom(session: AmqpSession): void {
+    this.#blocked = true;
+    session.onDrain(() => {
+      // Runs after disconnect() took the session too: it flushes what waits before closing.
+      while (!session.closed) {
+        const next = this.#waiting.shift();
+        if (next === undefined) break;
+        let room: boolean;
+        try {
+          room = session.publish(next);
+        } catch (cause) {
+          next.reject(notConnected("The amqp transporter lost its connection.", cause));
+          continue;
+        }
+        next.resolve();
+        if (!room) return this.#waitForRoom(session);
+      }
+      this.#blocked = false;
+    });
+  }
+}
+
+/** The retryable error of a publish without a connection: callers fail fast, and may retry. */
+export function notConnected(text: string, cause?: unknown): FlotillaError {
+  return new FlotillaError(text, "TRANSPORTER_NOT_CONNECTED", 503, { retryable: true, cause });
+}
