@@ -8,6 +8,7 @@ import {
   requireServer,
   runWithout,
   ScopedTransporter,
+  until,
 } from "../integration/private-servers-nats-redis.js";
 import { bytes, Probe } from "../transporters/helpers.js";
 import { runTransporterSuite } from "../transporters/suite.js";
@@ -113,17 +114,50 @@ describe("nats transporter", () => {
     }
   });
 
-  it("drops the parts of a message that arrive without their beginning", () => {
+  it("puts parts together, drops what lacks a part, and forgets what went to a group-mate", () => {
     const assembler = new PartAssembler(1024);
     const data = new Uint8Array(randomBytes(300));
-    const parts = [...splitParts("m1", data, 100)];
-    expect(parts.map((p) => p.header)).toEqual(["m1 0 3 300", "m1 1 3 300", "m1 2 3 300"]);
-    expect(assembler.add(parts[1]!.header, parts[1]!.part)).toBe("out of order");
-    expect(assembler.add(parts[0]!.header, parts[0]!.part)).toBeUndefined();
-    expect(assembler.add(parts[1]!.header, parts[1]!.part)).toBeUndefined();
-    expect(assembler.add(parts[2]!.header, parts[2]!.part)).toEqual(Buffer.from(data));
-    expect(assembler.add("m2 0 1 4096", new Uint8Array(10))).toBe("too large");
-    expect(assembler.add("m3 zero", new Uint8Array(10))).toBe("malformed");
+    const parts = [...splitParts("s1-1", data, 100)];
+    expect(parts.map((p) => [p.header, p.last])).toEqual([
+      ["s1-1 0 3 300", false],
+      ["s1-1 1 3 300", false],
+      ["s1-1 2 3 300", true],
+    ]);
+    const add = (i: number) => assembler.add(parts[i]!.header, parts[i]!.part);
+    expect(add(1)).toBeUndefined(); // no beginning: dropped quietly
+    expect([add(0), add(1), add(2)]).toEqual([undefined, undefined, Buffer.from(data)]);
+    expect([add(0), add(2)]).toEqual([undefined, "incomplete"]); // the middle part was lost
+    // The sender's next message ends the previous one, whose last part went elsewhere.
+    expect([add(0), add(1)]).toEqual([undefined, undefined]);
+    expect(assembler.add("s1-2 0 2 150", new Uint8Array(100))).toBeUndefined();
+    expect(assembler.pending).toBe(1);
+    expect(assembler.add("s1-3 0 2 4096", new Uint8Array(10))).toBe("too large");
+    expect(assembler.add("s1-4 zero", new Uint8Array(10))).toBe("malformed");
+  });
+
+  it("hands each large message to exactly one member of a queue group", async () => {
+    const prefix = `qparts.${process.pid}.${Date.now().toString(36)}.`;
+    const nodes = ["p", "m1", "m2", "m3"].map((id) => ({
+      t: new ScopedTransporter(new NatsTransporter(), prefix),
+      probe: new Probe(id),
+    }));
+    try {
+      for (const n of nodes) await n.t.connect(n.probe.context());
+      const [publisher, ...members] = nodes;
+      for (const m of members) await m.t.subscribe("jobs", "workers");
+      const big = (i: number) => Buffer.alloc(1536 * 1024, i);
+      for (let i = 0; i < 12; i++) await publisher!.t.publish("jobs", big(i));
+      const received = () => members.flatMap((m) => m.probe.received);
+      await until(() => received().length >= 12, 5_000, "twelve messages");
+      const firstBytes = received()
+        .map((r) => r.data[0])
+        .sort((a, b) => (a ?? 0) - (b ?? 0));
+      expect(firstBytes).toEqual(Array.from({ length: 12 }, (_, i) => i));
+      for (const r of received())
+        expect(Buffer.compare(Buffer.from(r.data), big(r.data[0]!))).toBe(0);
+    } finally {
+      await Promise.all(nodes.map((n) => n.t.disconnect()));
+    }
   });
 
   it("without the client package, says which package to install", async () => {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { resolveTransporter } from "../../src/transporters/index.js";
-import { parseRedisUrl, RedisTransporter } from "../../src/transporters/redis.js";
+import { parseRedisUrl, RedisTransporter } from "../../src/transporters/redis/index.js";
 import {
   peerAwareTests,
   requireServer,
