@@ -6,6 +6,8 @@
 import { createServer } from "node:net";
 
 const [kind, port, extra] = process.argv.slice(2);
+// Exit normally on SIGINT so profilers (--cpu-prof) can write their output.
+process.on("SIGINT", () => process.exit(0));
 
 if (kind === "raw") {
   const server = createServer((socket) => {

@@ -125,16 +125,17 @@ export class Incoming {
 
   #reply(packet: RequestPacket, data: unknown, err: unknown): void {
     const topic = this.core.topics.node("RES", packet.sender);
-    const base = { sender: this.core.nodeID, id: packet.id };
+    const sender = this.core.nodeID;
     let sending: Promise<void>;
     try {
       sending =
         err === undefined
-          ? send(this.core, topic, PacketType.RESPONSE, { ...base, ok: true, data })
+          ? send(this.core, topic, PacketType.RESPONSE, { sender, id: packet.id, ok: true, data })
           : send(this.core, topic, PacketType.RESPONSE, {
-              ...base,
+              sender,
+              id: packet.id,
               ok: false,
-              error: plain(err, this.core.nodeID),
+              error: plain(err, sender),
             });
     } catch (encodeError) {
       // The result could not be serialized (a BigInt, a cycle...): the caller gets that error.
@@ -144,18 +145,18 @@ export class Incoming {
         500,
       );
       sending = send(this.core, topic, PacketType.RESPONSE, {
-        ...base,
+        sender,
+        id: packet.id,
         ok: false,
-        error: plain(error, this.core.nodeID),
+        error: plain(error, sender),
       });
     }
-    sending.catch((sendError: unknown) =>
-      this.core.logger.warn(
-        { err: sendError, action: packet.action, to: packet.sender },
-        "Could not send a response",
-      ),
-    );
+    sending.catch(this.#replyFailed);
   }
+
+  readonly #replyFailed = (sendError: unknown): void => {
+    this.core.logger.warn({ err: sendError }, "Could not send a response");
+  };
 }
 
 function plain(err: unknown, nodeID: string) {

@@ -27,6 +27,11 @@ export class Outgoing {
     readonly (RemoteAction | LocalCandidate)[]
   >();
   readonly #idPrefix = randomUUID().slice(0, 8);
+  /** Feeds call outcomes to the circuit breakers (local failures say nothing of an endpoint). */
+  readonly #observe = (nodeID: string, action: string, error: unknown): void => {
+    if (this.breakers !== undefined && !isLocalFailure(error))
+      this.breakers.record(nodeID, action, error);
+  };
   /** Durable events, once the transporter has connected (when it persists). */
   durable: DurableEvents | undefined;
 
@@ -59,29 +64,21 @@ export class Outgoing {
       throw new RequestTimeoutError(name, 0, { data: { action: name, reason: "deadline passed" } });
     }
     const id = `${this.#idPrefix}-${(this.#seq++).toString(36)}`;
-    let pending = this.core.pending.add(id, route.nodeID, name, timeout);
-    const breakers = this.breakers;
-    if (breakers !== undefined && route.nodeID !== "") {
-      const nodeID = route.nodeID;
-      pending = pending.then(
-        (result) => {
-          breakers.record(nodeID, name, undefined);
-          return result;
-        },
-        (error: unknown) => {
-          // A failure on this node's side (not sent, connection lost) says nothing about the endpoint.
-          if (!isLocalFailure(error)) breakers.record(nodeID, name, error);
-          throw error;
-        },
-      );
-    }
+    const pending = this.core.pending.add(
+      id,
+      route.nodeID,
+      name,
+      timeout,
+      route.nodeID === "" ? undefined : this.#observe,
+    );
     const packet = {
       sender: this.core.nodeID,
       id,
       action: name,
       params,
       meta,
-      requestID: opts?.requestID ?? parent?.requestID ?? randomUUID(),
+      // A call from outside any chain starts one: its packet ID is unique and costs nothing.
+      requestID: opts?.requestID ?? parent?.requestID ?? id,
       parentID: parent?.id,
       level,
       caller: parent?.service?.fullName,
@@ -135,7 +132,7 @@ export class Outgoing {
     if (withLocal) endpoints = this.#withLocal(endpoints as readonly RemoteAction[]);
     const target = this.strategy.select(endpoints, { params, meta });
     if (target.local) return undefined;
-    this.breakers?.claim(target.nodeID, name);
+    if (this.breakers?.troubled) this.breakers.claim(target.nodeID, name);
     const topic = this.core.topics.node("REQ", target.nodeID);
     return {
       topic,

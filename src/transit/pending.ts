@@ -10,7 +10,11 @@ interface Pending {
   timer: NodeJS.Timeout | undefined;
   nodeID: string;
   action: string;
+  observer: SettleObserver | undefined;
 }
+
+/** Told how each request ended (the circuit breakers listen), without a promise per request. */
+export type SettleObserver = (nodeID: string, action: string, error: unknown) => void;
 
 /**
  * Requests sent and not yet answered. Each ends exactly once: by its response, its timeout, or
@@ -24,7 +28,13 @@ export class PendingRequests {
   }
 
   /** Registers a request and returns the promise its caller awaits. */
-  add(id: string, nodeID: string, action: string, timeout: number): Promise<unknown> {
+  add(
+    id: string,
+    nodeID: string,
+    action: string,
+    timeout: number,
+    observer?: SettleObserver,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const timer =
         timeout > 0
@@ -33,20 +43,24 @@ export class PendingRequests {
               timeout,
             )
           : undefined;
-      this.#byID.set(id, { resolve, reject, timer, nodeID, action });
+      this.#byID.set(id, { resolve, reject, timer, nodeID, action, observer });
     });
   }
 
   resolve(id: string, value: unknown): boolean {
     const entry = this.#take(id);
-    entry?.resolve(value);
-    return entry !== undefined;
+    if (entry === undefined) return false;
+    entry.observer?.(entry.nodeID, entry.action, undefined);
+    entry.resolve(value);
+    return true;
   }
 
   reject(id: string, err: unknown): boolean {
     const entry = this.#take(id);
-    entry?.reject(err);
-    return entry !== undefined;
+    if (entry === undefined) return false;
+    entry.observer?.(entry.nodeID, entry.action, err);
+    entry.reject(err);
+    return true;
   }
 
   /** Fails every request sent to `nodeID` at once, with a retryable error. */

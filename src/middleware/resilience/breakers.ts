@@ -42,6 +42,8 @@ export class BreakerBoard {
 
   /** Records how a call to the endpoint ended. */
   record(nodeID: string, action: string, error: unknown): void {
+    // The common case, a success while nothing ever failed, costs no lookup.
+    if (error === undefined && this.#breakers.size === 0) return;
     const key = `${nodeID}\0${action}`;
     let breaker = this.#breakers.get(key);
     const ok = !countsAsFailure(error);

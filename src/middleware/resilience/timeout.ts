@@ -4,15 +4,17 @@ import type { Middleware } from "../hooks.js";
 
 /**
  * Races a local handler against what is left of its context's deadline (set by the call's or
- * the action's `timeout`, inherited from the parent, or carried from another node). Handlers of
- * calls without a deadline run untimed, at no cost.
+ * the action's `timeout`, or inherited from the parent). Handlers of calls without a deadline run
+ * untimed, at no cost; calls from other nodes are timed by their callers.
  */
 export function timeoutMiddleware(): Middleware {
   return {
     name: "timeout",
     localAction(next, action) {
       return (ctx: Context<unknown>) => {
-        if (ctx.deadline === 0) return next(ctx);
+        // A call from another node is timed by its caller, whose timer ends the wait there; a
+        // race here could not stop the handler either, so it would only cost a timer per call.
+        if (ctx.deadline === 0 || ctx.callerNodeID !== ctx.broker.nodeID) return next(ctx);
         const left = ctx.deadline - Date.now();
         if (left <= 0) {
           throw new RequestTimeoutError(action.name, 0, {
