@@ -15,7 +15,11 @@ export interface Row {
  * same shape) and returns completed operations per second: every completed op counts, divided by
  * the time actually elapsed until the last loop stopped.
  */
-export async function measure(op: () => Promise<unknown>, inFlight: number, ms: number): Promise<number> {
+export async function measure(
+  op: () => Promise<unknown>,
+  inFlight: number,
+  ms: number,
+): Promise<number> {
   await runFor(op, inFlight, Math.min(500, ms / 2));
   const started = performance.now();
   const count = await runFor(op, inFlight, ms);

@@ -52,17 +52,11 @@ async function rawClient(port: number) {
   };
 }
 
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const rows: Row[] = [];
 try {
   await startServer("raw", 47001);
   const raw = await rawClient(47001);
-  for (const n of [1, 64])
-    rows.push({
-      name: "raw net NDJSON (floor)",
-      inFlight: n,
-      opsPerSec: await measure(raw.call, n, ms),
-    });
-  raw.close();
 
   await startServer("moleculer", 47002, "47003");
   const mol = new MoleculerBroker({
@@ -75,13 +69,6 @@ try {
   });
   await mol.start();
   await mol.waitForServices("math", 10_000);
-  for (const n of [1, 64])
-    rows.push({
-      name: "moleculer TCP",
-      inFlight: n,
-      opsPerSec: await measure(() => mol.call("math.add", params), n, ms),
-    });
-  await mol.stop();
 
   const ns = `bench-${process.pid}`;
   await startServer("flotilla", 47004, ns);
@@ -89,19 +76,37 @@ try {
     nodeID: "f-client",
     namespace: ns,
     logger: false,
-    transporter: "tcp://?udp=false",
+    transporter: "tcp://",
   });
   await flo.start();
   await flo.waitForServices("math", 10_000);
-  for (const n of [1, 64])
-    rows.push({
-      name: "flotilla tcp://",
-      inFlight: n,
-      opsPerSec: await measure(() => flo.call("math.add", params), n, ms),
-    });
+
+  // Rounds interleave the contenders, and each figure is the median of its rounds, so a burst of
+  // load from elsewhere on the machine does not decide the comparison.
+  const contenders: [string, () => Promise<unknown>][] = [
+    ["raw net NDJSON (floor)", raw.call],
+    ["moleculer TCP", () => mol.call("math.add", params)],
+    ["flotilla tcp://", () => flo.call("math.add", params)],
+  ];
+  for (const n of [1, 64]) {
+    const samples = new Map<string, number[]>();
+    for (let r = 0; r < rounds; r++) {
+      for (const [name, op] of contenders)
+        samples.set(name, [...(samples.get(name) ?? []), await measure(op, n, ms)]);
+    }
+    for (const [name] of contenders)
+      rows.push({ name, inFlight: n, opsPerSec: median(samples.get(name) ?? []) });
+  }
+  raw.close();
+  await mol.stop();
   await flo.stop();
 } finally {
   for (const child of servers) child.kill();
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
 const pick = (name: string, n: number) =>
