@@ -22,6 +22,7 @@ import { PacketType } from "./packets.js";
 export class Outgoing {
   #seq = 0;
   readonly #turns = new Map<string, number>();
+  readonly #subsets = new WeakMap<readonly RemoteAction[], Map<string, readonly RemoteAction[]>>();
   readonly #combined = new WeakMap<
     readonly RemoteAction[],
     readonly (RemoteAction | LocalCandidate)[]
@@ -258,14 +259,40 @@ export class Outgoing {
     endpoints: readonly RemoteAction[],
     avoid: readonly string[] | undefined,
   ): readonly RemoteAction[] {
-    let list = endpoints;
+    let excluded: string[] | undefined;
     if (this.breakers?.troubled) {
-      list = list.filter((e) => this.breakers?.permits(e.nodeID, name));
-      if (list.length === 0) throw new CircuitOpenError(name);
+      for (const e of endpoints)
+        if (!this.breakers.permits(e.nodeID, name)) (excluded ??= []).push(e.nodeID);
+      if (excluded?.length === endpoints.length) throw new CircuitOpenError(name);
     }
     if (avoid !== undefined && avoid.length > 0) {
-      const others = list.filter((e) => !avoid.includes(e.nodeID));
-      if (others.length > 0) list = others;
+      const more = endpoints.filter(
+        (e) => avoid.includes(e.nodeID) && !excluded?.includes(e.nodeID),
+      );
+      // Avoid nodes only while others remain.
+      if (more.length < endpoints.length - (excluded?.length ?? 0)) {
+        for (const e of more) (excluded ??= []).push(e.nodeID);
+      }
+    }
+    return excluded === undefined ? endpoints : this.#subset(endpoints, excluded);
+  }
+
+  /**
+   * The endpoints without the excluded nodes, as the same array object for the same exclusion,
+   * so strategies that keep state per list (round-robin) keep working while some are excluded.
+   */
+  #subset(endpoints: readonly RemoteAction[], excluded: string[]): readonly RemoteAction[] {
+    const key = excluded.sort().join("\0");
+    let byKey = this.#subsets.get(endpoints);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.#subsets.set(endpoints, byKey);
+    }
+    let list = byKey.get(key);
+    if (list === undefined) {
+      list = endpoints.filter((e) => !excluded.includes(e.nodeID));
+      if (byKey.size > 64) byKey.clear();
+      byKey.set(key, list);
     }
     return list;
   }
