@@ -1,7 +1,6 @@
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { FlotillaError } from "../../src/errors/index.js";
 import {
   knownTransporterSchemes,
   parseTransporterUrl,
