@@ -1,5 +1,5 @@
 // Resolves a transporter from its URL. Implementations load lazily: a node that uses `memory://`
-// never loads the tcp code, and future drivers (nats, amqp, redis) load only when asked for.
+// never loads the tcp code, and the broker drivers (nats, amqp, redis) load only when asked for.
 import { FlotillaError } from "../errors/index.js";
 import type { Transporter, TransporterFactory } from "./transporter.js";
 
@@ -29,9 +29,6 @@ const builtIn = new Map<string, () => Promise<TransporterFactory>>([
   ["nats", async () => (await import("./nats/index.js")).natsTransporterFromUrl],
   ["redis", async () => (await import("./redis/index.js")).redisTransporterFromUrl],
 ]);
-
-/** Schemes the design promises but this version does not ship yet. */
-const planned: string[] = [];
 
 const registered = new Map<string, TransporterFactory>();
 
@@ -104,8 +101,8 @@ export function parseTransporterUrl(url: string): URL {
 
 /**
  * Makes the transporter a URL names, loading its implementation on first use.
- * `memory://[bus]` and `tcp://` ship today; `nats:`, `amqp:` and `redis:` fail with
- * `TRANSPORTER_NOT_SUPPORTED`, anything else with `UNKNOWN_TRANSPORTER`.
+ * `memory://[bus]`, `tcp://`, `nats://`, `amqp://` (`amqps://`) and `redis://` are built in;
+ * any other scheme fails with `UNKNOWN_TRANSPORTER`.
  *
  * @example
  * ```ts
@@ -117,15 +114,6 @@ export async function resolveTransporter(url: string | URL): Promise<Transporter
   const scheme = parsed.protocol.replace(/:$/, "").toLowerCase();
   const factory = registered.get(scheme) ?? (await builtIn.get(scheme)?.());
   if (factory !== undefined) return factory(parsed);
-  if (planned.includes(scheme)) {
-    throw new FlotillaError(
-      `The '${scheme}' transporter is not available yet in this version of Flotilla. ` +
-        `Available: ${knownTransporterSchemes().join(", ")}.`,
-      "TRANSPORTER_NOT_SUPPORTED",
-      500,
-      { data: { scheme } },
-    );
-  }
   const known = knownTransporterSchemes();
   throw new FlotillaError(
     `Unknown transporter '${scheme}:'. Known: ${known.map((s) => `${s}://`).join(", ")}.`,
