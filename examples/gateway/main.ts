@@ -7,7 +7,7 @@
 //   curl -s localhost:3000/api/me -H "authorization: Bearer $TOKEN"
 //   open http://localhost:3000/docs
 import { ServiceBroker } from "flotilla";
-import { gatewayOf, gatewayService, jwtAuth } from "../../src/gateway/index.js";
+import { gatewayOf, gatewayService, jwtAuth } from "flotilla/gateway";
 import { JWT_SECRET, users } from "./users.js";
 
 const broker = new ServiceBroker({ nodeID: "edge" });
