@@ -259,10 +259,15 @@ export class Outgoing {
     endpoints: readonly RemoteAction[],
     avoid: readonly string[] | undefined,
   ): readonly RemoteAction[] {
+    // This runs on every remote call: while all is healthy it costs two checks.
+    if (!this.breakers?.troubled && (avoid === undefined || avoid.length === 0)) return endpoints;
     let excluded: string[] | undefined;
+    const exclude = (nodeID: string) => {
+      if (excluded === undefined) excluded = [nodeID];
+      else excluded.push(nodeID);
+    };
     if (this.breakers?.troubled) {
-      for (const e of endpoints)
-        if (!this.breakers.permits(e.nodeID, name)) (excluded ??= []).push(e.nodeID);
+      for (const e of endpoints) if (!this.breakers.permits(e.nodeID, name)) exclude(e.nodeID);
       if (excluded?.length === endpoints.length) throw new CircuitOpenError(name);
     }
     if (avoid !== undefined && avoid.length > 0) {
@@ -270,9 +275,8 @@ export class Outgoing {
         (e) => avoid.includes(e.nodeID) && !excluded?.includes(e.nodeID),
       );
       // Avoid nodes only while others remain.
-      if (more.length < endpoints.length - (excluded?.length ?? 0)) {
-        for (const e of more) (excluded ??= []).push(e.nodeID);
-      }
+      if (more.length < endpoints.length - (excluded?.length ?? 0))
+        for (const e of more) exclude(e.nodeID);
     }
     return excluded === undefined ? endpoints : this.#subset(endpoints, excluded);
   }
