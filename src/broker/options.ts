@@ -49,6 +49,11 @@ export interface EmitOptions {
    * Events that durable handlers listen to are published durably anyway.
    */
   durable?: boolean;
+  /**
+   * The durable message's ID (default: a new UUID). Pass the same ID when you retry an emit whose
+   * outcome you do not know, so consumers can recognise the duplicate (`ctx.messageID`).
+   */
+  messageID?: string;
 }
 
 /** Options of `new ServiceBroker(...)`. */

@@ -63,10 +63,11 @@ export class Discovery {
 
   /** Asks every node to announce itself and announces this one (after a reconnect). */
   reannounce(): void {
-    // Back online: everyone gets a fresh heartbeat timeout before being judged again.
+    // Back online: everyone gets two heartbeat timeouts before being judged again, since the
+    // other nodes were cut off too and may reconnect a little later than this one.
     this.#offline = false;
-    const now = Date.now();
-    for (const node of this.core.registry.remote.nodes.values()) node.lastSeen = now;
+    const grace = Date.now() + this.core.settings.heartbeatTimeout;
+    for (const node of this.core.registry.remote.nodes.values()) node.lastSeen = grace;
     const { topics } = this.core;
     void send(this.core, topics.all("DISCOVER"), PacketType.DISCOVER, {
       sender: this.core.nodeID,

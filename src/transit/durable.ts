@@ -60,7 +60,7 @@ export class DurableEvents {
   /** Publishes an event durably; resolves once the server has it. */
   async publish(event: string, payload: unknown, opts: EmitOptions | undefined): Promise<void> {
     const parent = opts?.parentCtx;
-    const messageID = randomUUID();
+    const messageID = opts?.messageID ?? randomUUID();
     const bytes = encodePacket(this.core.serializer, PacketType.EVENT, {
       sender: this.core.nodeID,
       event,

@@ -251,7 +251,9 @@ export class Transit {
     this.core.pending.rejectAll(
       (action) => new BrokerStoppedError(this.core.nodeID, { data: { action } }),
     );
-    await this.core.transporter.disconnect();
+    // No goodbye, nothing flushed, no acks: what a killed process leaves behind.
+    const { transporter } = this.core;
+    await (transporter.kill ? transporter.kill() : transporter.disconnect());
   }
 
   #onMessage(topic: string, data: Uint8Array): void | Promise<void> {

@@ -18,9 +18,13 @@ export interface RedisTransporterOptions {
   connectTimeout?: number;
   /** Reconnect waits double from 100 ms up to this many ms (with jitter). Default 2000. */
   maxReconnectWait?: number;
+  /** Durable events: a held message idle this many ms is claimed by another member. Default 30000. */
+  claimIdle?: number;
+  /** Durable events: cap each event's stream near this many entries (0: no cap). Default 0. */
+  maxLen?: number;
 }
 
-const numbers = ["connectTimeout", "maxReconnectWait"] as const;
+const numbers = ["connectTimeout", "maxReconnectWait", "claimIdle", "maxLen"] as const;
 const known = [...numbers, "tls"];
 
 function invalid(message: string): FlotillaError {

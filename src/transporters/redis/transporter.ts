@@ -1,8 +1,10 @@
 import type { Redis } from "ioredis";
 import { FlotillaError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
+import type { DurableStreams } from "../durable.js";
 import type { Transporter, TransporterCapabilities, TransporterContext } from "../transporter.js";
 import { clientOptions, type RedisTransporterOptions } from "./options.js";
+import { RedisStreams } from "./streams.js";
 
 type RedisModule = Pick<typeof import("ioredis"), "Redis">;
 let loading: Promise<RedisModule> | undefined;
@@ -70,10 +72,12 @@ interface Run {
 export class RedisTransporter implements Transporter {
   readonly capabilities: TransporterCapabilities = {
     balancing: false,
-    durable: false,
+    // Durable events run on Redis Streams (durableStreams); pub/sub itself stays fire-and-forget.
+    durable: true,
     peerAware: false,
   };
   readonly #topics = new Set<string>();
+  readonly #streams = new Set<RedisStreams>();
   #run: Run | undefined;
 
   constructor(readonly options: RedisTransporterOptions = {}) {}
@@ -123,6 +127,8 @@ export class RedisTransporter implements Transporter {
 
   /** Lets Redis answer what was sent, then closes both connections. */
   async disconnect(): Promise<void> {
+    await Promise.all([...this.#streams].map((s) => s.close()));
+    this.#streams.clear();
     const run = this.#end();
     if (run === undefined) return;
     // QUIT is answered after every command before it, so nothing published is lost.
@@ -133,6 +139,8 @@ export class RedisTransporter implements Transporter {
 
   /** Drops both connections at once, as a crash would. */
   async kill(): Promise<void> {
+    for (const streams of this.#streams) streams.kill();
+    this.#streams.clear();
     const run = this.#end();
     run?.pub.disconnect();
     run?.sub.disconnect();
@@ -176,6 +184,36 @@ export class RedisTransporter implements Transporter {
       });
     }
     return run.pub.publish(topic, bytes).then(ignore, publishFailed);
+  }
+
+  /**
+   * Durable events of `namespace` on Redis Streams (see `RedisStreams`), on connections of their
+   * own: one for commands, one per consuming group member for its blocking reads. Closed with
+   * the transporter.
+   *
+   * @example
+   * ```ts
+   * await t.connect(context);
+   * await t.durableStreams("shop").publish("orders.placed", randomUUID(), bytes);
+   * ```
+   */
+  durableStreams(namespace: string): DurableStreams {
+    const run = this.#run;
+    if (run === undefined) throw new Error("RedisTransporter: connect() before durableStreams().");
+    const o = clientOptions(this.options, run.context);
+    const streams = new RedisStreams({
+      namespace,
+      nodeID: run.context.nodeID,
+      logger: run.logger,
+      claimIdle: this.options.claimIdle,
+      maxLen: this.options.maxLen,
+      client: async (role) => {
+        const { Redis } = await loadRedisClient();
+        return new Redis({ ...o, connectionName: `${o.connectionName}:${role}` });
+      },
+    });
+    this.#streams.add(streams);
+    return streams;
   }
 
   /** Wires the connections' events to the state of `run`. */
