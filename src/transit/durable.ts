@@ -13,7 +13,7 @@ import type {
 } from "../transporters/durable.js";
 import { decodePacket, encodePacket } from "./codec.js";
 import type { TransitCore } from "./core.js";
-import { PacketType } from "./packets.js";
+import { type EventPacket, PacketType } from "./packets.js";
 
 /**
  * Durable events on a transporter that persists: publishes them to the event's stream (resolving
@@ -77,22 +77,44 @@ export class DurableEvents {
     try {
       await this.streams.publish(event, messageID, bytes);
     } catch (cause) {
+      // Retryable unless what failed says otherwise (a message too large stays too large).
+      const retryable = !(cause instanceof FlotillaError) || cause.retryable;
       throw new FlotillaError(
         `Durable event '${event}' was not taken by the message broker: ${(cause as Error).message}`,
         "DURABLE_PUBLISH_FAILED",
         503,
-        { retryable: true, cause, data: { event, messageID } },
+        { retryable, cause, data: { event, messageID } },
       );
+    }
+  }
+
+  /** The event in a message; one that can never be handled becomes a dead letter at once. */
+  async #decode(
+    listener: LocalListener,
+    message: DurableMessage,
+  ): Promise<EventPacket | undefined> {
+    try {
+      const packet = decodePacket(this.core.serializer, message.data);
+      if (packet.type === PacketType.EVENT) return packet.body;
+      throw new FlotillaError("Not an event packet", "BAD_PACKET", 400);
+    } catch (err) {
+      await message.deadLetter({
+        group: this.groupOf(listener),
+        code: "BAD_PACKET",
+        message: (err as Error).message,
+        attempts: message.attempt,
+        failedAt: Date.now(),
+        nodeID: this.core.nodeID,
+      });
+      return undefined;
     }
   }
 
   async #handle(listener: LocalListener, message: DurableMessage): Promise<void> {
     const def = listener.definition;
     try {
-      const packet = decodePacket(this.core.serializer, message.data);
-      if (packet.type !== PacketType.EVENT)
-        throw new FlotillaError("Not an event packet", "BAD_PACKET", 400);
-      const body = packet.body;
+      const body = await this.#decode(listener, message);
+      if (body === undefined) return;
       const error = await this.emitter.run(listener, {
         name: body.event,
         params: body.payload,

@@ -88,7 +88,7 @@ export class Outgoing {
       sentAt: route.queued ? Date.now() : undefined,
     };
     // A request waiting in a durable queue should outlive a broker restart, until its deadline.
-    const durable = this.core.transporter.capabilities.durable;
+    const durable = this.core.transporter.capabilities.persistentQueues === true;
     const publish = route.queued
       ? { ...(timeout > 0 ? { ttl: timeout } : {}), persistent: durable }
       : undefined;
@@ -121,7 +121,9 @@ export class Outgoing {
     if (this.core.settings.balancing === "broker" && opts?.nodeID === undefined) {
       const service =
         remote[0]?.service ??
-        (this.core.transporter.capabilities.durable ? serviceOf(name) : undefined);
+        (this.core.transporter.capabilities.persistentQueues === true
+          ? serviceOf(name)
+          : undefined);
       if (service === undefined || service === "") return undefined;
       const topic = this.core.topics.service(service);
       return { topic, nodeID: "", actionTimeout: remote[0]?.descriptor.timeout, queued: true };
@@ -229,7 +231,7 @@ export class Outgoing {
           this.core.topics.group(group),
           PacketType.EVENT,
           { ...base, groups: [group] },
-          { persistent: this.core.transporter.capabilities.durable },
+          { persistent: this.core.transporter.capabilities.persistentQueues === true },
         ),
       ),
     );

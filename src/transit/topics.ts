@@ -6,7 +6,8 @@ export class Topics {
   readonly prefix: string;
 
   constructor(namespace: string) {
-    this.prefix = `flo.${namespace || "default"}`;
+    // Dots and wildcards in a namespace would run into other namespaces' subjects: escape them.
+    this.prefix = `flo.${(namespace || "default").replace(/[.*> ]/g, "_")}`;
   }
 
   /** Requests, responses, events, targeted INFO/DISCOVER and PING/PONG for one node. */

@@ -170,7 +170,7 @@ export class Transit {
     await this.durable?.serviceStarted(service);
     const { transporter, topics, registry, settings } = this.core;
     if (settings.balancing !== "broker") return;
-    const durable = transporter.capabilities.durable;
+    const durable = transporter.capabilities.persistentQueues === true;
     const callable = [...registry.actions.values()].some(
       (a) => a.service === service && (a.visibility === "public" || a.visibility === "published"),
     );

@@ -5,8 +5,13 @@ import type { DurableStreams } from "./durable.js";
 export interface TransporterCapabilities {
   /** The server hands a message on a grouped subscription to one member of the group. */
   readonly balancing: boolean;
-  /** Messages can wait on the server while no consumer is connected. */
+  /** The server can persist messages: durable events (`durableStreams`) are available. */
   readonly durable: boolean;
+  /**
+   * Grouped subscriptions can be queues that outlive their consumers (RabbitMQ): in
+   * broker-balanced mode a request waits there for an instance. Default false.
+   */
+  readonly persistentQueues?: boolean;
   /** The transporter reports a peer whose connection dropped (`onPeerDown`), before heartbeats would. */
   readonly peerAware: boolean;
 }

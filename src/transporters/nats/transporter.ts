@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { FlotillaError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
+import type { DurableStreams } from "../durable.js";
 import type { Transporter, TransporterCapabilities, TransporterContext } from "../transporter.js";
 import {
   PART_HEADER,
@@ -11,6 +12,8 @@ import {
   partsSubject,
   splitParts,
 } from "./chunks.js";
+import { NatsDurableStreams } from "./durable.js";
+import { type JetStreamOptions, splitJetStreamOptions } from "./jetstream.js";
 import { loadNatsClient, type NatsClient } from "./load.js";
 import {
   clientOptions,
@@ -50,7 +53,7 @@ const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
  * subscribes again by itself; meanwhile `publish` fails at once with the retryable
  * `TRANSPORTER_NOT_CONNECTED` instead of buffering into the void. Messages over the server's
  * `max_payload` go in parts (see `chunks.ts`), also to queue groups. Capabilities: balancing;
- * not durable, not peer-aware.
+ * durable events on JetStream (`durableStreams`, see `durable.ts`); not peer-aware.
  *
  * @example
  * ```ts
@@ -63,10 +66,12 @@ const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 export class NatsTransporter implements Transporter {
   readonly capabilities: TransporterCapabilities = {
     balancing: true,
-    durable: false,
+    durable: true,
     peerAware: false,
   };
   readonly options: ResolvedNatsOptions;
+  /** Settings of durable events (see {@link JetStreamOptions}). */
+  readonly jetstream: Required<JetStreamOptions>;
   readonly #subs = new Map<string, Sub>();
   readonly #warned = new Set<string>();
   readonly #partPrefix = randomUUID().slice(0, 8);
@@ -75,8 +80,10 @@ export class NatsTransporter implements Transporter {
   /** A flush that confirms every SUB sent in the same tick (one PING for all of them). */
   #confirming: Promise<void> | undefined;
 
-  constructor(options: NatsOptions = {}) {
-    this.options = resolveNatsOptions(options);
+  constructor(options: NatsOptions & JetStreamOptions = {}) {
+    const [nats, jetstream] = splitJetStreamOptions(options);
+    this.options = resolveNatsOptions(nats);
+    this.jetstream = jetstream;
   }
 
   /** Whether the transporter has a server right now. */
@@ -169,6 +176,16 @@ export class NatsTransporter implements Transporter {
       return Promise.reject(err instanceof FlotillaError ? err : publishFailed(err));
     }
     return SENT;
+  }
+
+  /** Durable events of `namespace` on JetStream (`durable.ts`); the server needs `-js`. */
+  durableStreams(namespace: string): DurableStreams {
+    const run = this.#run;
+    if (run === undefined) throw notConnected();
+    const { nc, client, logger } = run;
+    const connected = () => this.#run === run && run.up;
+    const host = { nc, headers: client.headers, logger, options: this.jetstream, connected };
+    return new NatsDurableStreams(host, namespace);
   }
 
   #publishParts(run: Run, subject: string, data: Uint8Array, size: number): void {

@@ -1,0 +1,162 @@
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { FlotillaError } from "../../errors/index.js";
+import { isMissing } from "./load.js";
+
+/** The part of `@nats-io/jetstream` durable events use. */
+export type JetStreamModule = Pick<
+  typeof import("@nats-io/jetstream"),
+  | "jetstream"
+  | "jetstreamManager"
+  | "AckPolicy"
+  | "DeliverPolicy"
+  | "RetentionPolicy"
+  | "StorageType"
+>;
+
+/** Settings of durable events on JetStream; given with the transporter's options. */
+export interface JetStreamOptions {
+  /**
+   * How long the server waits for a member's ack (or its "still working") before it delivers the
+   * message to another member, in ms: how soon the messages of a member that died move on.
+   * Default 30 000. A member that is alive tells the server every third of this that its
+   * handlers are still busy, so a long handler is not delivered twice.
+   */
+  ackWait?: number;
+  /** How long a publish waits for the server's PubAck before it fails, in ms. Default 5000. */
+  publishTimeout?: number;
+  /**
+   * How long an event waits for a group that does not take it, in ms; and how long a group
+   * with no member left is kept (its durable consumer is then deleted by the server). Bounds
+   * what instances that are gone for good (each broadcast handler is a group of its own) hold.
+   * Default 7 days.
+   */
+  maxAge?: number;
+}
+
+export type ResolvedJetStreamOptions = Required<JetStreamOptions>;
+
+/**
+ * Splits the transporter's options into the connection's and durable events' (with defaults).
+ *
+ * @example
+ * ```ts
+ * const [nats, jetstream] = splitJetStreamOptions({ servers: ["127.0.0.1:4222"], ackWait: 2000 });
+ * // nats: { servers: [...] }; jetstream: { ackWait: 2000, publishTimeout: 5000, maxAge: 604800000 }
+ * ```
+ */
+export function splitJetStreamOptions<T extends JetStreamOptions>(
+  options: T,
+): [Omit<T, keyof JetStreamOptions>, ResolvedJetStreamOptions] {
+  const { ackWait, publishTimeout, maxAge, ...rest } = options;
+  const resolved = {
+    ackWait: ackWait ?? 30_000,
+    publishTimeout: publishTimeout ?? 5000,
+    maxAge: maxAge ?? 7 * 24 * 60 * 60 * 1000,
+  };
+  return [rest, resolved];
+}
+
+const PACKAGE = "@nats-io/jetstream";
+let loading: Promise<JetStreamModule> | undefined;
+
+/**
+ * Loads the JetStream client, an optional peer dependency, on first use by durable events.
+ * Without it, fails with `MISSING_DEPENDENCY` and the line to run.
+ *
+ * @example
+ * ```ts
+ * const { jetstream } = await loadJetStream();
+ * ```
+ */
+export function loadJetStream(): Promise<JetStreamModule> {
+  loading ??= import("@nats-io/jetstream").then(
+    (mod): JetStreamModule => mod,
+    (cause: unknown) => {
+      loading = undefined;
+      if (!isMissing(cause, PACKAGE)) throw cause;
+      throw new FlotillaError(
+        `Durable events on nats:// need the '${PACKAGE}' package. Install it with:\nnpm install ${PACKAGE}`,
+        "MISSING_DEPENDENCY",
+        500,
+        { cause, data: { package: PACKAGE } },
+      );
+    },
+  );
+  return loading;
+}
+
+/** A connection's JetStream clients: messages, and the management API. */
+export interface JetStreamLink {
+  readonly nc: NatsConnection;
+  readonly mod: JetStreamModule;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+}
+
+/**
+ * Opens the JetStream clients on a connection. Fails clearly when the server has no JetStream.
+ *
+ * @example
+ * ```ts
+ * const { js, jsm } = await openJetStream(nc, 5000);
+ * ```
+ */
+export async function openJetStream(nc: NatsConnection, timeout: number): Promise<JetStreamLink> {
+  const mod = await loadJetStream();
+  try {
+    const jsm = await mod.jetstreamManager(nc, { timeout });
+    return { nc, mod, js: jsm.jetstream(), jsm };
+  } catch (cause) {
+    if (cause instanceof Error && /jetstream not enabled|not enabled/i.test(cause.message)) {
+      throw new FlotillaError(
+        "Durable events on nats:// need JetStream: start nats-server with -js (and a store dir, -sd).",
+        "JETSTREAM_NOT_ENABLED",
+        500,
+        { cause },
+      );
+    }
+    throw unavailable("could not reach JetStream", cause);
+  }
+}
+
+/**
+ * The JetStream API error code of `err`, if it is one (10059 stream not found, ...).
+ *
+ * @example
+ * ```ts
+ * const missing = await jsm.streams.info(name).catch((err) => apiCode(err) === STREAM_NOT_FOUND);
+ * ```
+ */
+export function apiCode(err: unknown): number | undefined {
+  const e = err as { code?: unknown; apiError?: unknown } | null;
+  return typeof e?.apiError === "function" && typeof e.code === "number" ? e.code : undefined;
+}
+
+export const STREAM_NOT_FOUND = 10059;
+export const CONSUMER_NOT_FOUND = 10014;
+export const NO_MESSAGE_FOUND = 10037;
+
+/**
+ * The server did not answer a JetStream request, or refused it (gone, timed out, a stream
+ * missing): try again later. Publishes fail with `DURABLE_PUBLISH_FAILED`, the rest with
+ * `JETSTREAM_UNAVAILABLE`; both 503 and retryable.
+ *
+ * @example
+ * ```ts
+ * await js.publish(subject, data).catch((err) => {
+ *   throw unavailable("did not confirm the publish", err, "DURABLE_PUBLISH_FAILED");
+ * });
+ * ```
+ */
+export function unavailable(
+  what: string,
+  cause: unknown,
+  code: "DURABLE_PUBLISH_FAILED" | "JETSTREAM_UNAVAILABLE" = "JETSTREAM_UNAVAILABLE",
+): FlotillaError {
+  const text = cause instanceof Error ? cause.message : String(cause);
+  return new FlotillaError(`NATS JetStream ${what}: ${text}`, code, 503, {
+    retryable: true,
+    cause,
+  });
+}
