@@ -144,6 +144,30 @@ describe("flotilla CLI", () => {
     expect(res.stderr).toContain("Unknown command 'frobnicate'");
   });
 
+  it("forks several instances with --instances, each with its own node ID", async () => {
+    const child = spawn(
+      process.execPath,
+      [cli, "run", "examples/hello/math.ts", "--instances", "2", "--node-id", "multi"],
+      {
+        env,
+        cwd: root,
+      },
+    );
+    try {
+      const deadline = Date.now() + 20_000;
+      let ids: string[] = [];
+      while (Date.now() < deadline && !(ids.includes("multi-1") && ids.includes("multi-2"))) {
+        const res = await flotilla("nodes", "--wait", "1500");
+        ids = (JSON.parse(res.stdout || "[]") as { nodeID: string }[]).map((n) => n.nodeID);
+      }
+      expect(ids).toEqual(expect.arrayContaining(["multi-1", "multi-2"]));
+    } finally {
+      const exited = new Promise((resolve) => child.on("exit", resolve));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    }
+  });
+
   it("serves health probes with --health-port", async () => {
     const port = await freePort();
     const child = await runService("examples/hello/math.ts", "cli-math-health", [
