@@ -349,7 +349,12 @@ describe("amqp:// URLs and loading", () => {
       heartbeat: 5,
     });
     expect(parseAmqpUrl(new URL(`${URL_BASE}/?prefetch=2`)).prefetch).toBe(2);
-    expect(t.capabilities).toEqual({ balancing: true, durable: true, peerAware: false });
+    expect(t.capabilities).toEqual({
+      balancing: true,
+      durable: true,
+      persistentQueues: true,
+      peerAware: false,
+    });
     expect(parseAmqpUrl(new URL("amqp://h/%2f")).vhost).toBe("/");
     for (const bad of ["amqp://u:s3cret@h?prefech=1", "amqp://u:s3cret@h?prefetch=-1"]) {
       const err = await resolveTransporter(bad).catch((e: unknown) => e);
