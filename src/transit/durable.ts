@@ -45,7 +45,11 @@ export class DurableEvents {
     for (const listener of listeners) {
       const subscription = await this.streams.consume(
         listener.event,
-        { group: this.groupOf(listener), concurrency: listener.definition.concurrency ?? 10 },
+        {
+          group: this.groupOf(listener),
+          concurrency: listener.definition.concurrency ?? 10,
+          perInstance: listener.definition.kind === "broadcast",
+        },
         (message) => void this.#handle(listener, message),
       );
       this.#subscriptions.push(subscription);

@@ -50,6 +50,11 @@ export interface DurableConsumeOptions {
   group: string;
   /** Messages one member handles at once (prefetch). */
   concurrency: number;
+  /**
+   * The group belongs to one instance (a broadcast handler): a transporter may let it expire some
+   * time after its member is gone, instead of keeping it for ever.
+   */
+  perInstance?: boolean;
 }
 
 /**

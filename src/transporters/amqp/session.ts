@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import type { Channel, ChannelModel, ConsumeMessage, Options } from "amqplib";
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { Logger } from "../../observability/logger.js";
 import type { AmqpHost, ResolvedAmqpOptions } from "./options.js";
 import { groupQueueName, nodeQueueName } from "./options.js";
@@ -146,6 +146,27 @@ export class AmqpSession {
   }
 
   /**
+   * A channel of its own on this connection, a confirm channel with `confirm` (durable events
+   * consume, and publish with confirms, on theirs). Its errors are logged; see {@link watch}.
+   */
+  openChannel(confirm: true): Promise<ConfirmChannel>;
+  openChannel(confirm?: false): Promise<Channel>;
+  openChannel(confirm = false): Promise<Channel> {
+    return channel(this.model, this.hooks.logger, confirm);
+  }
+
+  /**
+   * Makes an unexpected close of `ch` a loss of this session, as for the transporter's own
+   * channels: the transporter reconnects and everything is declared again. Returns the function
+   * that stops watching, to call before closing `ch` on purpose.
+   */
+  watch(ch: Channel, what: string): () => void {
+    const lost = () => this.#fail(new Error(`AMQP channel of ${what} closed`));
+    ch.once("close", lost);
+    return () => ch.off("close", lost);
+  }
+
+  /**
    * Hands one message to amqplib's write buffer (no round trip). Returns `false` when the buffer
    * is full: wait for {@link onDrain} before writing more. Throws once the channel is closed.
    * `persistent` messages are written to disk by durable queues; `ttl` (ms) sets the AMQP
@@ -230,8 +251,8 @@ export class AmqpSession {
 }
 
 /** A new channel whose errors are logged (an unheard 'error' event would crash the process). */
-async function channel(model: ChannelModel, logger: Logger): Promise<Channel> {
-  const ch = await model.createChannel();
+async function channel(model: ChannelModel, logger: Logger, confirm = false): Promise<Channel> {
+  const ch = confirm ? await model.createConfirmChannel() : await model.createChannel();
   ch.on("error", (err: unknown) => logger.debug({ err }, "amqp channel error"));
   return ch;
 }

@@ -1,5 +1,6 @@
 import { FlotillaError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
+import type { DurableStreams } from "../durable.js";
 import type {
   PublishOptions,
   SubscribeOptions,
@@ -7,6 +8,7 @@ import type {
   TransporterCapabilities,
   TransporterContext,
 } from "../transporter.js";
+import { AmqpDurableStreams } from "./durable.js";
 import {
   type AmqpOptions,
   MAX_NAME_BYTES,
@@ -67,6 +69,8 @@ export class AmqpTransporter implements Transporter {
   #run: Run | undefined;
   #session: AmqpSession | undefined;
   readonly #outbox = new Outbox();
+  /** Durable streams by namespace, resumed on every new session; dropped on disconnect. */
+  readonly #durable = new Map<string, AmqpDurableStreams>();
   #nextHost = 0;
 
   constructor(
@@ -182,6 +186,28 @@ export class AmqpTransporter implements Transporter {
     return this.#outbox.send(session, { topic, content, ttl, persistent });
   }
 
+  /**
+   * Durable events of `namespace` (see docs/durable-amqp.md): durable queues per consumer group,
+   * persistent messages, publisher confirms, delayed retries and a dead-letter queue. Consumers
+   * are started again after every reconnect.
+   *
+   * @example
+   * ```ts
+   * await t.connect(context);
+   * const streams = t.durableStreams("shop");
+   * await streams.publish("orders.placed", randomUUID(), bytes); // resolves once confirmed
+   * ```
+   */
+  durableStreams(namespace: string): DurableStreams {
+    let streams = this.#durable.get(namespace);
+    if (streams === undefined) {
+      const host = { session: () => this.#session, logger: () => this.#run?.logger };
+      streams = new AmqpDurableStreams(host, this.options.exchange, namespace);
+      this.#durable.set(namespace, streams);
+    }
+    return streams;
+  }
+
   /** Opens a session and applies every subscription on it; throws if any step fails. */
   async #open(run: Run): Promise<AmqpSession> {
     const host = this.options.hosts[this.#nextHost++ % this.options.hosts.length]!;
@@ -215,6 +241,13 @@ export class AmqpTransporter implements Transporter {
             { err, topic: sub.topic, group: sub.group },
             "RabbitMQ refused a subscription",
           );
+        });
+      }
+      for (const streams of this.#durable.values()) {
+        if (run.stopped || session.closed) break;
+        await streams.resume(session).catch((err: unknown) => {
+          if (session?.closed) throw err;
+          run.logger.error({ err }, "RabbitMQ refused the durable events' declarations");
         });
       }
       if (run.stopped || session.closed) throw new Error("connection closed while subscribing");
@@ -263,6 +296,8 @@ export class AmqpTransporter implements Transporter {
   #stop(): AmqpSession | undefined {
     const run = this.#run;
     this.#run = undefined;
+    // Their consumers belong to this run: the next connect() starts with none.
+    this.#durable.clear();
     if (run !== undefined) {
       run.stopped = true;
       run.wake?.();
