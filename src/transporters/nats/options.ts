@@ -164,9 +164,17 @@ const PLAIN = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
  * ```
  */
 export function natsSubject(topic: string): string {
-  if (PLAIN.test(topic)) return topic;
-  return topic.split(".").map(escapeToken).join(".");
+  // Every publish names a topic from a small set (per node and kind): check each once.
+  let subject = subjects.get(topic);
+  if (subject === undefined) {
+    subject = PLAIN.test(topic) ? topic : topic.split(".").map(escapeToken).join(".");
+    if (subjects.size > 10_000) subjects.clear();
+    subjects.set(topic, subject);
+  }
+  return subject;
 }
+
+const subjects = new Map<string, string>();
 
 function escapeToken(token: string): string {
   if (token === "") return "%";
