@@ -63,6 +63,18 @@ function toAction(service: Service, key: string, value: unknown): LocalAction {
   return { name, service, definition: def, visibility, raw, handler: raw };
 }
 
+/**
+ * The balancing group of a listener, by kind: its service (or `group`) by default, so one
+ * instance per service gets each event; one group per instance for `broadcast`; one group for
+ * the whole cluster for `single`, so exactly one handler anywhere gets each event.
+ */
+function groupOf(def: EventDefinition<unknown>, event: string, service: Service): string {
+  const base = def.group ?? service.fullName;
+  if (def.kind === "broadcast") return `${base}.${service.broker.nodeID}`;
+  if (def.kind === "single") return def.group ?? `$single:${event}`;
+  return base;
+}
+
 function toListener(service: Service, event: string, value: unknown): LocalListener {
   const def = value as EventDefinition<unknown> | undefined;
   if (typeof def?.handler !== "function") {
@@ -78,7 +90,7 @@ function toListener(service: Service, event: string, value: unknown): LocalListe
   const raw = def.handler.bind(def) as EventHandler;
   return {
     event,
-    group: def.group ?? service.fullName,
+    group: groupOf(def, event, service),
     service,
     definition: def,
     raw,

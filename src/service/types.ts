@@ -79,10 +79,12 @@ export interface EventDefinition<S = undefined> {
   /** Durable: keep messages that exhausted their retries as dead letters. Default `true`. */
   deadLetter?: boolean;
   /**
-   * Durable: who gets each message — one instance of the group (`"balanced"`, default) or every
-   * instance (`"broadcast"`).
+   * Who gets each event (as nameko's handler types): one instance of the service or `group`
+   * (`"balanced"`, default), every instance (`"broadcast"`), or exactly one handler in the whole
+   * cluster, whichever service it belongs to (`"single"`). Applies to `emit`; `broadcast()`
+   * still reaches every handler.
    */
-  kind?: "balanced" | "broadcast";
+  kind?: "balanced" | "broadcast" | "single";
 }
 
 /** A dependency: a service name (`"users"`, `"v2.users"`) or a name and version. */

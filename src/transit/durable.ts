@@ -30,13 +30,6 @@ export class DurableEvents {
     private readonly emitter: Emitter,
   ) {}
 
-  /** The consumer group of a listener: its group, or one per instance for broadcast handlers. */
-  groupOf(listener: LocalListener): string {
-    return listener.definition.kind === "broadcast"
-      ? `${listener.group}.${this.core.nodeID}`
-      : listener.group;
-  }
-
   /** Starts consuming for the durable listeners of a service that just started. */
   async serviceStarted(service: Service): Promise<void> {
     const listeners = this.core.registry.listeners.filter(
@@ -46,7 +39,7 @@ export class DurableEvents {
       const subscription = await this.streams.consume(
         listener.event,
         {
-          group: this.groupOf(listener),
+          group: listener.group,
           concurrency: listener.definition.concurrency ?? 10,
           perInstance: listener.definition.kind === "broadcast",
         },
@@ -103,7 +96,7 @@ export class DurableEvents {
       throw new FlotillaError("Not an event packet", "BAD_PACKET", 400);
     } catch (err) {
       await message.deadLetter({
-        group: this.groupOf(listener),
+        group: listener.group,
         code: "BAD_PACKET",
         message: (err as Error).message,
         attempts: message.attempt,
@@ -145,14 +138,14 @@ export class DurableEvents {
       this.core.logger.warn(
         {
           event: listener.event,
-          group: this.groupOf(listener),
+          group: listener.group,
           messageID: message.id,
           attempts: message.attempt,
         },
         "Event dead-lettered",
       );
       await message.deadLetter({
-        group: this.groupOf(listener),
+        group: listener.group,
         code,
         message: text,
         attempts: message.attempt,

@@ -147,4 +147,61 @@ describe("durable handlers without a persistent transporter", () => {
     await dedupe.once({ messageID: undefined }, () => ++runs);
     expect(runs).toBe(2);
   });
+
+  it("handler kinds: one per service, every instance, or a single handler in the whole cluster", async () => {
+    const cluster = createTestCluster();
+    const log: string[] = [];
+    const svc = (name: string, tag: string) =>
+      defineService({
+        name,
+        events: {
+          "stock.low": { handler: () => void log.push(`${name}/balanced@${tag}`) },
+          "stock.out": {
+            kind: "broadcast",
+            handler: () => void log.push(`${name}/broadcast@${tag}`),
+          },
+          "stock.audit": {
+            kind: "single",
+            durable: true,
+            handler: () => void log.push(`${name}/single@${tag}`),
+          },
+        },
+      });
+    for (const tag of ["a", "b"]) {
+      const node = cluster.node(tag);
+      node.createService(svc("mail", tag));
+      node.createService(svc("sms", tag));
+    }
+    const emitter = cluster.node("emitter");
+    try {
+      await cluster.start();
+      await until(
+        () =>
+          [...emitter.registry.remote.nodes.values()].filter((n) => n.info.services.length === 2)
+            .length === 2,
+      );
+      await emitter.emit("stock.low", {});
+      await until(() => log.length === 2);
+      expect(log.map((l) => l.split("@")[0]).sort()).toEqual(["mail/balanced", "sms/balanced"]);
+      log.length = 0;
+      await emitter.emit("stock.out", {});
+      await until(() => log.length === 4);
+      expect(log.sort()).toEqual([
+        "mail/broadcast@a",
+        "mail/broadcast@b",
+        "sms/broadcast@a",
+        "sms/broadcast@b",
+      ]);
+      log.length = 0;
+      for (let i = 0; i < 4; i++) await emitter.emit("stock.audit", {});
+      await until(() => log.length === 4);
+      // Anything more would arrive before a later event (delivery keeps order per link).
+      await emitter.emit("stock.low", {});
+      await until(() => log.length === 6);
+      // Exactly one handler per event across both services and both nodes.
+      expect(log.filter((l) => l.includes("/single@"))).toHaveLength(4);
+    } finally {
+      await cluster.stop();
+    }
+  });
 });
