@@ -4,7 +4,7 @@
 //   session.ts      one connection: channels, exchange and queue declarations, consumers, acks
 //   outbox.ts       publishing without round trips, and backpressure when amqplib's buffer fills
 //   options.ts      options, URL parsing, defaults, queue names
-import { FlotillaError } from "../../errors/index.js";
+import { optionalDependency } from "../optional.js";
 import type { Transporter } from "../transporter.js";
 import { parseAmqpUrl } from "./options.js";
 import type { AmqpLib } from "./session.js";
@@ -22,7 +22,11 @@ export {
 export { type AmqpLib, AmqpSession, type Subscription } from "./session.js";
 export { type AmqpPublishOptions, AmqpTransporter } from "./transporter.js";
 
-let loaded: Promise<AmqpLib> | undefined;
+const loadDefault = optionalDependency(
+  "amqplib",
+  "The amqp:// transporter",
+  () => import("amqplib") as Promise<AmqpLib>,
+);
 
 /**
  * Loads `amqplib` on first use. When it is not installed, fails with `MISSING_DEPENDENCY` and
@@ -34,27 +38,10 @@ let loaded: Promise<AmqpLib> | undefined;
  * const t = new AmqpTransporter(lib, { prefetch: 16 });
  * ```
  */
-export async function loadAmqplib(importer?: () => Promise<AmqpLib>): Promise<AmqpLib> {
-  // The default import is cached (and forgotten after a failure, so installing it later helps).
-  let pending: Promise<AmqpLib>;
-  if (importer !== undefined) pending = importer();
-  else {
-    loaded ??= import("amqplib");
-    pending = loaded;
-  }
-  try {
-    return await pending;
-  } catch (cause) {
-    if (importer === undefined) loaded = undefined;
-    // Anything else (a broken install, say) is not fixed by `npm install`: pass it on as is.
-    if ((cause as { code?: unknown } | undefined)?.code !== "ERR_MODULE_NOT_FOUND") throw cause;
-    throw new FlotillaError(
-      "The amqp:// transporter needs the 'amqplib' package, which is not installed. Run:\nnpm install amqplib",
-      "MISSING_DEPENDENCY",
-      500,
-      { cause, data: { package: "amqplib" } },
-    );
-  }
+export function loadAmqplib(importer?: () => Promise<AmqpLib>): Promise<AmqpLib> {
+  return importer === undefined
+    ? loadDefault()
+    : optionalDependency("amqplib", "The amqp:// transporter", importer)();
 }
 
 /**

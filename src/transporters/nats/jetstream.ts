@@ -1,7 +1,7 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { FlotillaError } from "../../errors/index.js";
-import { isMissing } from "./load.js";
+import { optionalDependency } from "../optional.js";
 
 /** The part of `@nats-io/jetstream` durable events use. */
 export type JetStreamModule = Pick<
@@ -57,9 +57,6 @@ export function splitJetStreamOptions<T extends JetStreamOptions>(
   return [rest, resolved];
 }
 
-const PACKAGE = "@nats-io/jetstream";
-let loading: Promise<JetStreamModule> | undefined;
-
 /**
  * Loads the JetStream client, an optional peer dependency, on first use by durable events.
  * Without it, fails with `MISSING_DEPENDENCY` and the line to run.
@@ -69,22 +66,11 @@ let loading: Promise<JetStreamModule> | undefined;
  * const { jetstream } = await loadJetStream();
  * ```
  */
-export function loadJetStream(): Promise<JetStreamModule> {
-  loading ??= import("@nats-io/jetstream").then(
-    (mod): JetStreamModule => mod,
-    (cause: unknown) => {
-      loading = undefined;
-      if (!isMissing(cause, PACKAGE)) throw cause;
-      throw new FlotillaError(
-        `Durable events on nats:// need the '${PACKAGE}' package. Install it with:\nnpm install ${PACKAGE}`,
-        "MISSING_DEPENDENCY",
-        500,
-        { cause, data: { package: PACKAGE } },
-      );
-    },
-  );
-  return loading;
-}
+export const loadJetStream: () => Promise<JetStreamModule> = optionalDependency(
+  "@nats-io/jetstream",
+  "Durable events on nats://",
+  () => import("@nats-io/jetstream"),
+);
 
 /** A connection's JetStream clients: messages, and the management API. */
 export interface JetStreamLink {

@@ -2,35 +2,18 @@ import type { Redis } from "ioredis";
 import { FlotillaError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
 import type { DurableStreams } from "../durable.js";
+import { optionalDependency } from "../optional.js";
 import type { Transporter, TransporterCapabilities, TransporterContext } from "../transporter.js";
 import { clientOptions, type RedisTransporterOptions } from "./options.js";
 import { RedisStreams } from "./streams.js";
 
 type RedisModule = Pick<typeof import("ioredis"), "Redis">;
-let loading: Promise<RedisModule> | undefined;
-
 /** Loads `ioredis`, an optional peer dependency, on first use; without it, says what to install. */
-export function loadRedisClient(): Promise<RedisModule> {
-  loading ??= import("ioredis").then(
-    (mod): RedisModule => mod,
-    (cause: unknown) => {
-      loading = undefined;
-      const { code, message } = (cause ?? {}) as { code?: unknown; message?: unknown };
-      const missing =
-        (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") &&
-        typeof message === "string" &&
-        message.includes("'ioredis'");
-      if (!missing) throw cause;
-      throw new FlotillaError(
-        "The redis transporter needs the 'ioredis' package. Install it with:\nnpm install ioredis",
-        "MISSING_DEPENDENCY",
-        500,
-        { cause, data: { package: "ioredis" } },
-      );
-    },
-  );
-  return loading;
-}
+export const loadRedisClient: () => Promise<RedisModule> = optionalDependency(
+  "ioredis",
+  "The redis transporter",
+  () => import("ioredis"),
+);
 
 /** The two connections of one connect(), and what is known about them. */
 interface Run {
