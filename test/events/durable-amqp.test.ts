@@ -1,14 +1,9 @@
-import {
-  type BrokerOptions,
-  type Context,
-  defineService,
-  ServiceBroker,
-  type ServiceDefinition,
-} from "flotilla";
-import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { defineService } from "flotilla";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli/index.js";
 import { durableNames } from "../../src/transporters/amqp/durable-queues.js";
 import { AmqpTransporter, loadAmqplib } from "../../src/transporters/amqp/index.js";
+import { durableNodes, type Log, recorder } from "./durable-kit.js";
 import {
   deadLettersOf,
   deleteDurableNamespace,
@@ -22,13 +17,8 @@ import {
 // Durable events through the public broker API on the RabbitMQ of this machine. Every test has a
 // namespace of its own; afterAll deletes every queue and exchange they declared.
 const reachable = await rabbitReachable();
-const live: ServiceBroker[] = [];
 /** Namespace -> stream -> groups, to delete afterwards. */
 const declared = new Map<string, Record<string, string[]>>();
-
-afterEach(async () => {
-  await Promise.allSettled(live.splice(0).map((b) => b.stop()));
-});
 
 afterAll(async () => {
   if (!reachable) return;
@@ -44,37 +34,7 @@ function namespaceWith(tag: string, groups: Record<string, string[]>): string {
   return namespace;
 }
 
-let seq = 0;
-function node(namespace: string, services: ServiceDefinition[] = [], options: BrokerOptions = {}) {
-  const broker = new ServiceBroker({
-    nodeID: `n${++seq}-${process.pid}`,
-    namespace,
-    logger: false,
-    transporter: RABBIT_URL,
-    ...options,
-  });
-  for (const s of services) broker.createService(s);
-  live.push(broker);
-  return broker;
-}
-
-/** Handled events, per handler tag. */
-type Log = { tag: string; id: string | undefined; attempt: number | undefined; params: unknown }[];
-
-function recorder(name: string, event: string, log: Log, tag = name, extra = {}) {
-  return defineService({
-    name,
-    events: {
-      [event]: {
-        durable: true,
-        ...extra,
-        handler(ctx: Context<unknown>) {
-          log.push({ tag, id: ctx.messageID, attempt: ctx.attempt, params: ctx.params });
-        },
-      },
-    },
-  });
-}
+const node = durableNodes(RABBIT_URL);
 
 describe.skipIf(!reachable)("durable events on amqp://", () => {
   it("keep an event emitted while its consumer is down, and deliver it when the consumer starts", async () => {
@@ -137,7 +97,7 @@ describe.skipIf(!reachable)("durable events on amqp://", () => {
     expect(email.filter((l) => l.tag === "email-a").length).toBeGreaterThan(0);
     expect(email.filter((l) => l.tag === "email-b").length).toBeGreaterThan(0);
     // Nothing else comes (no group got a message twice).
-    await Promise.all(live.map((n) => until(() => n.health().inFlight === 0, "acks")));
+    await Promise.all(node.live.map((n) => until(() => n.health().inFlight === 0, "acks")));
     expect(log.length).toBe(total * 2);
   });
 

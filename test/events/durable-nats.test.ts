@@ -1,11 +1,5 @@
-import {
-  type BrokerOptions,
-  type Context,
-  defineService,
-  ServiceBroker,
-  type ServiceDefinition,
-} from "flotilla";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { defineService, type ServiceBroker } from "flotilla";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   decodeHeader,
   durableNames,
@@ -14,6 +8,7 @@ import {
 } from "../../src/transporters/nats/durable-names.js";
 import { NatsTransporter } from "../../src/transporters/nats/index.js";
 import { runWithout } from "../integration/private-servers-nats-redis.js";
+import { durableNodes, type Log, recorder } from "./durable-kit.js";
 import {
   JetStreamAdmin,
   NATS_URL,
@@ -26,16 +21,11 @@ import {
 // (127.0.0.1:4222). Every test has a namespace of its own; afterAll deletes their streams (and
 // with them the consumers). Down means failed in CI, skipped elsewhere.
 const reachable = await requireNats();
-const live: ServiceBroker[] = [];
 const namespaces = new Set<string>();
 let admin: JetStreamAdmin;
 
 beforeAll(async () => {
   if (reachable) admin = await JetStreamAdmin.open();
-});
-
-afterEach(async () => {
-  await Promise.allSettled(live.splice(0).map((b) => b.stop()));
 });
 
 afterAll(async () => {
@@ -50,37 +40,7 @@ function namespace(tag: string): string {
   return ns;
 }
 
-let seq = 0;
-function node(ns: string, services: ServiceDefinition[] = [], options: BrokerOptions = {}) {
-  const broker = new ServiceBroker({
-    nodeID: `n${++seq}-${process.pid}`,
-    namespace: ns,
-    logger: false,
-    transporter: NATS_URL,
-    ...options,
-  });
-  for (const s of services) broker.createService(s);
-  live.push(broker);
-  return broker;
-}
-
-/** Handled events, per handler tag. */
-type Log = { tag: string; id: string | undefined; attempt: number | undefined; params: unknown }[];
-
-function recorder(name: string, event: string, log: Log, tag = name, extra = {}) {
-  return defineService({
-    name,
-    events: {
-      [event]: {
-        durable: true,
-        ...extra,
-        handler(ctx: Context) {
-          log.push({ tag, id: ctx.messageID, attempt: ctx.attempt, params: ctx.params });
-        },
-      },
-    },
-  });
-}
+const node = durableNodes(NATS_URL);
 
 const settled = (b: ServiceBroker) => until(() => b.health().inFlight === 0, "the acks");
 
@@ -137,7 +97,7 @@ describe.skipIf(!reachable)("durable events on nats:// (JetStream)", () => {
     expect(new Set(audit.map((l) => l.id)).size).toBe(total);
     expect(email.filter((l) => l.tag === "email-a").length).toBeGreaterThan(0);
     expect(email.filter((l) => l.tag === "email-b").length).toBeGreaterThan(0);
-    await Promise.all(live.map(settled));
+    await Promise.all(node.live.map(settled));
     for (const group of ["email", "audit"]) {
       await until(
         async () => (await admin.consumer(ns, "user.created", group)).unacked === 0,

@@ -1,12 +1,7 @@
-import {
-  type BrokerOptions,
-  type Context,
-  defineService,
-  ServiceBroker,
-  type ServiceDefinition,
-} from "flotilla";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { defineService } from "flotilla";
+import { afterAll, describe, expect, it } from "vitest";
 import { streamKeys } from "../../src/transporters/redis/stream-keys.js";
+import { durableNodes, type Log, recorder } from "./durable-kit.js";
 import {
   deleteNamespace,
   REDIS_PORT,
@@ -20,12 +15,7 @@ import {
 // Durable events through the public broker API on the Redis of this machine (Redis Streams).
 // Every test has a namespace of its own; afterAll deletes every key they made.
 const reachable = await redisReachable();
-const live: ServiceBroker[] = [];
 const namespaces: string[] = [];
-
-afterEach(async () => {
-  await Promise.allSettled(live.splice(0).map((b) => b.stop()));
-});
 
 afterAll(async () => {
   if (!reachable) return;
@@ -38,37 +28,7 @@ function namespace(tag: string): string {
   return ns;
 }
 
-let seq = 0;
-function node(ns: string, services: ServiceDefinition[] = [], options: BrokerOptions = {}) {
-  const broker = new ServiceBroker({
-    nodeID: `n${++seq}-${process.pid}`,
-    namespace: ns,
-    logger: false,
-    transporter: REDIS_URL,
-    ...options,
-  });
-  for (const s of services) broker.createService(s);
-  live.push(broker);
-  return broker;
-}
-
-/** Handled events, per handler tag. */
-type Log = { tag: string; id: string | undefined; attempt: number | undefined; params: unknown }[];
-
-function recorder(name: string, event: string, log: Log, tag = name, extra = {}) {
-  return defineService({
-    name,
-    events: {
-      [event]: {
-        durable: true,
-        ...extra,
-        handler(ctx: Context<unknown>) {
-          log.push({ tag, id: ctx.messageID, attempt: ctx.attempt, params: ctx.params });
-        },
-      },
-    },
-  });
-}
+const node = durableNodes(REDIS_URL);
 
 /** Entries in a stream, and what its group holds unacknowledged. */
 function streamState(key: string, group: string) {
