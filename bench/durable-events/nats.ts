@@ -21,44 +21,16 @@ import {
 import { connect, headers } from "@nats-io/transport-node";
 import { defineService, ServiceBroker } from "flotilla";
 import { JetStreamAdmin } from "../../test/events/fixtures/nats-helpers.js";
-import { type Row, report } from "../lib.js";
+import { compare, counter, payload, publishAll } from "./lib.js";
 
 const SERVER = process.env.NATS_SERVER ?? "127.0.0.1:4222";
-const N = Number(process.env.BENCH_N ?? 20_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const IN_FLIGHT = 100;
 const CONCURRENCY = 100;
-const payload = { orderId: 7, sku: "A-1", qty: 2 };
 
 const RAW = "raw @nats-io/jetstream (PubAck + explicit ack)";
 const FLOTILLA = "flotilla durable events, nats://";
 const MOLECULER = "moleculer-channels JetStream (published, i7; not run)";
 /** moleculer-channels' published benchmark (quoted in issue 5): JetStream, 100 in flight, i7. */
 const MOLECULER_PUBLISHED = 646;
-
-/** Runs `publish(i)` for i < n with at most IN_FLIGHT in flight. */
-async function publishAll(n: number, publish: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const loop = async () => {
-    while (next < n) await publish(next++);
-  };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, loop));
-}
-
-/** A promise that resolves when `done()` has been called n times, with the time of the last. */
-function counter(n: number): { done: () => void; all: Promise<number> } {
-  let count = 0;
-  let resolve!: (at: number) => void;
-  const all = new Promise<number>((r) => {
-    resolve = r;
-  });
-  return {
-    done: () => {
-      if (++count === n) resolve(performance.now());
-    },
-    all,
-  };
-}
 
 /** (a) The floor: the JetStream client and server with nothing on top. */
 async function raw(round: string, n: number): Promise<number> {
@@ -136,73 +108,21 @@ async function flotilla(round: string, n: number, admin: JetStreamAdmin): Promis
   }
 }
 
-/** (c) moleculer-channels, when it is installed (this repository does not depend on it). */
-async function moleculerChannelsInstalled(): Promise<boolean> {
-  try {
-    // A variable specifier: the package is optional and has no types here.
-    const name = "@moleculer/channels";
-    await import(name);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : (s[Math.floor((s.length - 1) / 2)] ?? 0);
-};
-
 const admin = await JetStreamAdmin.open(SERVER);
-const samples: Record<string, number[]> = { [RAW]: [], [FLOTILLA]: [] };
-const contenders = [
-  [RAW, (round: string, n: number) => raw(round, n)],
-  [FLOTILLA, (round: string, n: number) => flotilla(round, n, admin)],
-] as const;
-// A warm-up of each, not measured (JIT, the server's file store); then rounds that interleave
-// the contenders, and medians, so a burst of noise on this shared machine decides nothing.
-for (const [, run] of contenders) await run("warm-up", Math.min(N, 5_000));
-for (let r = 0; r < ROUNDS; r++) {
-  for (const [label, run] of contenders) {
-    const opsPerSec = await run(String(r), N);
-    samples[label]?.push(opsPerSec);
-    console.log(`  round ${r + 1}: ${label.padEnd(48)} ${opsPerSec} msg/s`);
-  }
-}
-await admin.close();
-const installed = await moleculerChannelsInstalled();
-if (installed) console.log("  @moleculer/channels is installed, but no run is wired here yet.");
-
-const rows: Row[] = [
-  { name: RAW, inFlight: IN_FLIGHT, opsPerSec: median(samples[RAW] ?? []) },
-  { name: FLOTILLA, inFlight: IN_FLIGHT, opsPerSec: median(samples[FLOTILLA] ?? []) },
-  { name: MOLECULER, inFlight: IN_FLIGHT, opsPerSec: MOLECULER_PUBLISHED },
-];
-const ratio = (a: string, b: string) => {
-  const x = rows.find((r) => r.name === a)?.opsPerSec ?? 0;
-  const y = rows.find((r) => r.name === b)?.opsPerSec ?? 0;
-  return y === 0 ? null : +(x / y).toFixed(2);
-};
-report("durable-events-nats", rows, {
-  messages: N,
-  rounds: ROUNDS,
-  concurrency: CONCURRENCY,
-  setup:
-    "publisher and consumer in one process, each on its own connection; nats-server 2.9 with JetStream (file storage) on the same machine; end to end from the first publish to the last ack; each row the median of interleaved rounds",
-  samples,
-  ratios: {
-    flotillaVsRaw: ratio(FLOTILLA, RAW),
-    flotillaVsMoleculerChannelsPublished: ratio(FLOTILLA, MOLECULER),
-  },
-  moleculerChannels: {
-    run: false,
-    installed,
-    reason: "@moleculer/channels is not in node_modules and this task may not npm install it",
-    published: {
-      opsPerSec: MOLECULER_PUBLISHED,
-      machine: "i7",
-      inFlight: 100,
-      source: "its README",
+await compare(
+  [
+    [RAW, raw],
+    [FLOTILLA, (round, n) => flotilla(round, n, admin)],
+  ],
+  {
+    bench: "durable-events-nats",
+    flotilla: FLOTILLA,
+    moleculer: { label: MOLECULER, published: MOLECULER_PUBLISHED },
+    extra: {
+      concurrency: CONCURRENCY,
+      setup:
+        "publisher and consumer in one process, each on its own connection; nats-server 2.9 with JetStream (file storage) on the same machine; end to end from the first publish to the last ack; each row the median of interleaved rounds",
     },
   },
-});
+);
+await admin.close();
