@@ -1,6 +1,8 @@
 import { hostname } from "node:os";
-import { type DeadLetters, MemoryDeadLetters } from "../events/dead-letters.js";
-import { durableFallbackMiddleware, warnIfDurableInMemory } from "../events/durable-fallback.js";
+import { type DeadLetters, NO_DEAD_LETTERS } from "../events/durable/dead-letters.js";
+import type { DurableEngine } from "../events/durable/engine.js";
+import { openDurableEngine, warnIfDurableInMemory } from "../events/durable/open.js";
+import { GroupPicker } from "../events/groups.js";
 import type { Middleware } from "../middleware/hooks.js";
 import { Pipeline } from "../middleware/pipeline.js";
 import { bulkheadMiddleware } from "../middleware/resilience/bulkhead-middleware.js";
@@ -20,6 +22,7 @@ import type { Service } from "../service/service.js";
 import type { CallFn, EmitFn } from "../service/typed.js";
 import type { AnyServiceDefinition, Dependency } from "../service/types.js";
 import { TimerRunner } from "../timers/timers.js";
+import { DEFAULT_MAX_PACKET_SIZE } from "../transit/core.js";
 import { openTransit } from "../transit/open.js";
 import type { Transit } from "../transit/transit.js";
 import { drain } from "./drain.js";
@@ -29,6 +32,7 @@ import { Invoker } from "./invoker.js";
 import { type BrokerState, Lifecycle } from "./lifecycle.js";
 import { loadService } from "./loader.js";
 import type { BrokerHealth, BrokerOptions } from "./options.js";
+import type { LocalNode } from "./remote.js";
 
 /**
  * One node: hosts services, routes calls and events, runs middlewares, and starts and stops
@@ -61,7 +65,8 @@ export class ServiceBroker {
   readonly #emitter: Emitter;
   readonly #lifecycle = new Lifecycle();
   readonly #timers: TimerRunner;
-  readonly #memoryDeadLetters = new MemoryDeadLetters();
+  /** Durable events (streams, retries, dead letters), from connect to disconnect. */
+  #durable: DurableEngine | undefined;
   readonly #serializer: Serializer;
   readonly #strategy: Strategy;
   #transit: Transit | undefined;
@@ -79,7 +84,10 @@ export class ServiceBroker {
       maxCallLevel: options.maxCallLevel ?? 100,
       preferLocal: options.preferLocal ?? true,
     });
-    this.#emitter = new Emitter(this, this.registry, this.logger);
+    this.#serializer = resolveSerializer(options.serializer);
+    this.#strategy = resolveStrategy(options.strategy, nodeStats(this.registry));
+    const picker = new GroupPicker(this.nodeID, this.#strategy, options.preferLocal ?? true);
+    this.#emitter = new Emitter(this, this.registry, this.logger, picker);
     this.#timers = new TimerRunner(this, this.registry, this.logger);
     // Built-in middlewares, innermost first: params are checked before a call takes a bulkhead
     // slot; the deadline covers the wait for a slot; a fallback covers all of it; retries wrap
@@ -88,23 +96,6 @@ export class ServiceBroker {
     this.#pipeline.add(bulkheadMiddleware(options.bulkhead));
     this.#pipeline.add(timeoutMiddleware());
     this.#pipeline.add(fallbackMiddleware());
-    this.#pipeline.add(
-      durableFallbackMiddleware(
-        this.nodeID,
-        this.#memoryDeadLetters,
-        this.logger,
-        (listener, ctx) => {
-          void this.#emitter.run(listener, {
-            name: ctx.name,
-            params: ctx.params,
-            meta: ctx.meta,
-            requestID: ctx.requestID,
-            service: listener.service,
-            messageID: ctx.messageID,
-          });
-        },
-      ),
-    );
     if (options.retry !== false) {
       this.#pipeline.add(retryMiddleware(retryPolicyFrom(this.registry, options.retry)));
     }
@@ -117,16 +108,14 @@ export class ServiceBroker {
       rewire: () => this.#rewire(),
       transit: () => this.#transit,
       crash: async () => {
-        const transit = this.#transit;
-        this.#transit = undefined;
+        const transit = this.#detach();
+        this.#closeDurable();
         this.#invoker.accepting = false;
         this.#emitter.accepting = false;
         this.#lifecycle.state = "stopped";
         await transit?.crash();
       },
     });
-    this.#serializer = resolveSerializer(options.serializer);
-    this.#strategy = resolveStrategy(options.strategy, nodeStats(this.registry));
   }
 
   /** Where the broker is in its life. */
@@ -190,7 +179,7 @@ export class ServiceBroker {
       throw err;
     }
     this.#lifecycle.state = "started";
-    if (this.#transit?.durable === undefined) warnIfDurableInMemory(this.registry, this.logger);
+    if (this.#durable?.persistent !== true) warnIfDurableInMemory(this.registry, this.logger);
     this.logger.info(
       { services: [...this.registry.services.keys()] },
       `Node '${this.nodeID}' started with ${this.registry.services.size} service(s)`,
@@ -211,6 +200,7 @@ export class ServiceBroker {
     await this.#pipeline.run("stopping", this);
     await drain({
       transit: this.#transit,
+      durable: this.#durable,
       emitter: this.#emitter,
       logger: this.logger,
       timeout: this.options.drainTimeout ?? 10_000,
@@ -262,13 +252,7 @@ export class ServiceBroker {
    * ```
    */
   get deadLetters(): DeadLetters {
-    const streams = this.#transit?.durable?.streams;
-    if (streams === undefined) return this.#memoryDeadLetters;
-    return {
-      persistent: true,
-      list: () => streams.listDeadLetters(),
-      replay: (id) => streams.replayDeadLetter(id),
-    };
+    return this.#durable?.deadLetters ?? NO_DEAD_LETTERS;
   }
 
   /**
@@ -290,7 +274,10 @@ export class ServiceBroker {
       waitFor: (names: readonly string[], signal: AbortSignal) =>
         waitForAvailable(this.registry, names, this.options.dependencyTimeout ?? 30_000, signal),
       markAvailable: async (service: Service, available: boolean) => {
-        if (available) await this.#transit?.serviceStarted(service);
+        if (available) {
+          await this.#durable?.start(this.registry.listeners.filter((l) => l.service === service));
+          await this.#transit?.serviceStarted(service);
+        }
         this.registry.setStarted(service.fullName, available);
         this.#transit?.discovery.localChanged();
         if (available) this.#timers.start(service);
@@ -301,26 +288,62 @@ export class ServiceBroker {
 
   /** With a transporter: connects, joins the cluster, and routes calls to other nodes. */
   async #connect(): Promise<void> {
+    const invoker = this.#invoker;
+    const emitter = this.#emitter;
+    const local: LocalNode = {
+      host: this,
+      get acceptingCalls() {
+        return invoker.accepting;
+      },
+      callFromRemote: (action, ctx) => invoker.callFromRemote(action, ctx),
+      receiveEvent: (event) => emitter.receive(event),
+      // Internal events reach local handlers only; a stopped node simply has none to run.
+      emitInternal: (event, payload) => {
+        emitter.broadcast(event, payload, undefined).catch(() => undefined);
+      },
+    };
     const deps = {
       nodeID: this.nodeID,
       namespace: this.namespace,
       logger: this.logger,
       registry: this.registry,
-      invoker: this.#invoker,
-      emitter: this.#emitter,
-      host: this,
-      // Internal events reach local handlers only; a stopped node simply has none to run.
-      emitInternal: (event: string, payload: unknown) => {
-        this.#emitter.broadcast(event, payload, undefined).catch(() => undefined);
-      },
+      local,
     };
     this.#transit = await openTransit(deps, this.options, this.#serializer, this.#strategy);
+    invoker.remote = this.#transit;
+    emitter.remote = this.#transit;
+    this.#durable = openDurableEngine({
+      nodeID: this.nodeID,
+      namespace: this.namespace,
+      serializer: this.#serializer,
+      logger: this.logger,
+      maxPacketSize: this.options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE,
+      transporter: this.#transit?.core.transporter,
+      deliver: (listener, init) => this.#emitter.run(listener, init),
+    });
+    this.#emitter.durable = this.#durable;
   }
 
   async #disconnect(): Promise<void> {
+    const transit = this.#detach();
+    await this.#durable?.stop();
+    this.#closeDurable();
+    await transit?.disconnect();
+  }
+
+  /** Stops routing to other nodes; returns the transit to disconnect. */
+  #detach(): Transit | undefined {
     const transit = this.#transit;
     this.#transit = undefined;
-    await transit?.disconnect();
+    this.#invoker.remote = undefined;
+    this.#emitter.remote = undefined;
+    return transit;
+  }
+
+  #closeDurable(): void {
+    this.#durable?.close();
+    this.#durable = undefined;
+    this.#emitter.durable = undefined;
   }
 
   /** Re-applies the middleware list to every handler and to call/emit/broadcast. */

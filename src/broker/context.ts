@@ -1,52 +1,17 @@
 import { randomUUID } from "node:crypto";
-import type { Service } from "../service/service.js";
+import type { CallOptions, ContextHost, EmitOptions, Meta, Params } from "../service/call-types.js";
 import type { CallFn, EmitFn } from "../service/typed.js";
-import type { Params } from "../service/types.js";
-import type { CallOptions, EmitOptions, Meta } from "./options.js";
+import type { Context, ContextInit, ServiceInstance } from "../service/types.js";
 
-/** What a context needs from its broker: kept narrow so contexts stay cheap and testable. */
-export interface ContextHost {
-  readonly nodeID: string;
-  call(name: string, params?: unknown, opts?: CallOptions): Promise<unknown>;
-  emit(event: string, payload?: unknown, opts?: EmitOptions): Promise<void>;
-  broadcast(event: string, payload?: unknown, opts?: EmitOptions): Promise<void>;
-}
-
-/** Where a context came from; decides its `caller`, level and inherited budget. */
-export interface ContextInit<P> {
-  params: P;
-  meta?: Meta | undefined;
-  parent?: Context | undefined;
-  /** The action or event this context runs. */
-  name: string;
-  service?: Service | undefined;
-  /** Time budget in ms (0 = none); capped by what the parent has left. */
-  timeout?: number | undefined;
-  requestID?: string | undefined;
-  /** The node the call came from, when it came over the wire. */
-  callerNodeID?: string | undefined;
-  headers?: Record<string, string> | undefined;
-  messageID?: string | undefined;
-  attempt?: number | undefined;
-  /** For a call or event that came over the wire: its place in the chain on the caller's side. */
-  origin?:
-    | { level: number; parentID?: string | undefined; caller?: string | undefined }
-    | undefined;
-}
+export type { ContextHost } from "../service/call-types.js";
+export type { ContextInit } from "../service/types.js";
 
 /**
- * One call or event delivery: the params, the metadata carried down the chain, the IDs that
- * correlate the chain, and the time budget. `ctx.call` / `ctx.emit` pass all of it on.
- *
- * @example
- * ```ts
- * async handler(ctx) {
- *   const user = await ctx.call("users.get", { id: ctx.params.userId });
- *   ctx.meta.lastUser = user.id; // seen by later calls in this chain
- * }
- * ```
+ * The {@link Context} of one call or event delivery, as the broker builds it: cheap to make (IDs
+ * are generated on first read), and carrying the chain's meta, IDs, level and budget on to the
+ * calls and events made from it.
  */
-export class Context<P = Params, M extends Meta = Meta> {
+export class CallContext<P = Params, M extends Meta = Meta> implements Context<P, M> {
   /** The broker (node) running this context. */
   readonly broker: ContextHost;
   /** The action (`"users.get"`) or event (`"orders.placed"`) name. */
@@ -64,7 +29,7 @@ export class Context<P = Params, M extends Meta = Meta> {
   /** The node the call came from. */
   readonly callerNodeID: string;
   /** The service that handles this context. */
-  readonly service: Service | undefined;
+  readonly service: ServiceInstance | undefined;
   /** Absolute deadline (epoch ms), 0 when the call has no time limit. */
   readonly deadline: number;
   /** Headers that travel with remote calls (trace context, for instance). */
@@ -131,8 +96,8 @@ export class Context<P = Params, M extends Meta = Meta> {
   declare broadcast: EmitFn;
 }
 
-Context.prototype.call = function call(
-  this: Context,
+CallContext.prototype.call = function call(
+  this: CallContext,
   name: string,
   params?: unknown,
   opts?: CallOptions,
@@ -140,8 +105,8 @@ Context.prototype.call = function call(
   return this.broker.call(name, params, opts ? { ...opts, parentCtx: this } : { parentCtx: this });
 } as CallFn;
 
-Context.prototype.emit = function emit(
-  this: Context,
+CallContext.prototype.emit = function emit(
+  this: CallContext,
   event: string,
   payload?: unknown,
   opts?: EmitOptions,
@@ -149,8 +114,8 @@ Context.prototype.emit = function emit(
   return this.broker.emit(event, payload, { ...opts, parentCtx: this });
 } as EmitFn;
 
-Context.prototype.broadcast = function broadcast(
-  this: Context,
+CallContext.prototype.broadcast = function broadcast(
+  this: CallContext,
   event: string,
   payload?: unknown,
   opts?: EmitOptions,

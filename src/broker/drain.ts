@@ -5,6 +5,8 @@ import type { Emitter } from "./emitter.js";
 /** What a drain needs of the broker. */
 export interface DrainParts {
   transit: Transit | undefined;
+  /** Durable events: stop taking messages first. */
+  durable: { stop(): Promise<void> } | undefined;
   emitter: Emitter;
   logger: Logger;
   /** Longest wait for in-flight work, in ms. */
@@ -19,12 +21,13 @@ export interface DrainParts {
  */
 export async function drain({
   transit,
+  durable,
   emitter,
   logger,
   timeout,
   heartbeatInterval,
 }: DrainParts): Promise<void> {
-  await transit?.durable?.stopConsuming();
+  await durable?.stop();
   const started = Date.now();
   // Calls sent before the others heard of the leave may still be on their way: give them a
   // moment to arrive before deciding that nothing is in flight.

@@ -1,9 +1,13 @@
+import { randomUUID } from "node:crypto";
 import { BrokerStoppedError } from "../errors/index.js";
+import { type GroupPicker, NO_REMOTE } from "../events/groups.js";
 import type { Logger } from "../observability/logger.js";
 import type { LocalListener } from "../registry/local.js";
 import type { Registry } from "../registry/registry.js";
-import { Context, type ContextHost, type ContextInit } from "./context.js";
-import type { EmitOptions } from "./options.js";
+import type { ContextHost, EmitOptions, EventEnvelope } from "../service/call-types.js";
+import type { Context } from "../service/types.js";
+import { CallContext, type ContextInit } from "./context.js";
+import type { IncomingEvent, Remote } from "./remote.js";
 
 /** Told after a local handler finished with an event (error set when it threw). */
 export type HandledObserver = (
@@ -13,32 +17,38 @@ export type HandledObserver = (
 ) => void;
 
 /**
- * Delivers events to the remote side. Receives the groups this node does not serve itself (for
- * `emit`), or `undefined` for a broadcast; returns the groups it delivered to.
+ * Durable events as the emitter routes them; the durable-event engine (`src/events/durable/`)
+ * implements it. On `shared` streams an emit with durable targets is published there once and
+ * durable listeners get no direct delivery; on node-local streams each delivery to a local
+ * durable listener is handed to `enqueue` (which runs it with retries and a dead letter).
  */
-export type RemoteEmit = (
-  event: string,
-  payload: unknown,
-  opts: EmitOptions | undefined,
-  broadcast: boolean,
-) => Promise<void>;
+export interface DurableRoute {
+  readonly shared: boolean;
+  /** Publishes to the event's stream (with this message ID, or a new one); resolves once kept. */
+  publish(event: EventEnvelope, messageID: string | undefined): Promise<void>;
+  enqueue(listener: LocalListener, init: ContextInit<unknown>): void;
+}
 
 /**
- * Delivers events to local handlers: `emit` to one handler per balancing group, `broadcast` to
- * all. Handlers run detached from the emitter: their failures are logged, never thrown back.
+ * Routes events: `emit` to one handler per balancing group (here or on another node, as the
+ * {@link GroupPicker} decides), `broadcast` to all; durable handlers through their streams.
+ * Handlers run detached from the emitter: their failures are logged, never thrown back.
  */
 export class Emitter {
-  remote: RemoteEmit | undefined;
+  /** The other nodes, while the broker is connected (set by the broker). */
+  remote: Remote | undefined;
+  /** Set by the broker while it has a durable-event engine. */
+  durable: DurableRoute | undefined;
   accepting = true;
   /** Event handlers running now (graceful stop waits for them). */
   running = 0;
   readonly #observers = new Set<HandledObserver>();
-  readonly #roundRobin = new Map<string, number>();
 
   constructor(
     private readonly host: ContextHost,
     private readonly registry: Registry,
     private readonly logger: Logger,
+    private readonly picker: GroupPicker,
   ) {}
 
   emit(event: string, payload: unknown, opts: EmitOptions | undefined): Promise<void> {
@@ -55,30 +65,35 @@ export class Emitter {
     return () => this.#observers.delete(observer);
   }
 
-  /** Runs one delivery (one that arrived from another node, for instance) with a ready context init. */
-  deliverInit(listener: LocalListener, init: Omit<ContextInit<unknown>, "service">): void {
-    this.#run(listener, { ...init, service: listener.service });
-  }
-
-  /** Local listeners that should get `event`: all of them, or one per group. */
-  localTargets(
-    event: string,
-    groups: readonly string[] | undefined,
-    all: boolean,
-  ): LocalListener[] {
-    const listeners = this.registry.listenersFor(event);
-    const wanted =
-      groups === undefined ? listeners : listeners.filter((l) => groups.includes(l.group));
-    if (all) return wanted;
-    const byGroup = new Map<string, LocalListener[]>();
-    for (const l of wanted) {
-      const list = byGroup.get(l.group);
-      if (list) list.push(l);
-      else byGroup.set(l.group, [l]);
+  /**
+   * Delivers an event that came from another node to this node's listeners of its groups: one
+   * per group, or all of them for a broadcast. Durable listeners fed by a shared stream are left
+   * out: the stream delivers to them.
+   */
+  receive(event: IncomingEvent): void {
+    if (!this.accepting) return;
+    const groups = event.groups ?? undefined;
+    const skipDurable = this.durable?.shared === true;
+    const listeners = this.registry.listenersFor(event.event);
+    const targets = event.broadcast
+      ? listeners.filter(
+          (l) =>
+            (groups === undefined || groups.includes(l.group)) &&
+            !(skipDurable && l.definition.durable === true),
+        )
+      : this.picker.pick(listeners, NO_REMOTE, groups, request(event), skipDurable).local;
+    for (const listener of targets) {
+      this.#run(listener, {
+        name: event.event,
+        params: event.payload,
+        meta: event.meta ?? {},
+        requestID: event.requestID,
+        callerNodeID: event.sender,
+        headers: event.headers,
+        origin: { level: event.level, parentID: event.parentID, caller: event.caller },
+        service: listener.service,
+      });
     }
-    const picked: LocalListener[] = [];
-    for (const [group, list] of byGroup) picked.push(this.#pick(`${event}\0${group}`, list));
-    return picked;
   }
 
   #dispatch(
@@ -88,11 +103,88 @@ export class Emitter {
     all: boolean,
   ): Promise<void> {
     if (!this.accepting) return Promise.reject(new BrokerStoppedError(this.host.nodeID));
-    if (this.remote !== undefined && !event.startsWith("$")) {
-      return this.remote(event, payload, opts, all);
+    const durable = this.durable;
+    if (durable?.shared === true && this.#hasDurableTargets(event, opts)) {
+      // Durable handlers are fed from the event's stream: publish once there (awaiting the
+      // confirm), and leave them out of the direct deliveries.
+      const packet = envelope(event, payload, opts);
+      return durable
+        .publish(packet, opts?.messageID)
+        .then(() => this.#route(event, payload, opts, all, true, packet));
     }
-    this.deliverLocal(this.localTargets(event, opts?.groups, all), event, payload, opts);
-    return Promise.resolve();
+    return this.#route(event, payload, opts, all, false, undefined);
+  }
+
+  /**
+   * Delivers to this node's chosen listeners at once, then hands the rest to the other nodes.
+   * Internal events (`$node.connected`, ...) stay on this node.
+   */
+  #route(
+    event: string,
+    payload: unknown,
+    opts: EmitOptions | undefined,
+    all: boolean,
+    skipDurable: boolean,
+    built: EventEnvelope | undefined,
+  ): Promise<void> {
+    const remote = event.startsWith("$") ? undefined : this.remote;
+    const groups = opts?.groups;
+    const local = this.registry.listenersFor(event);
+    const others = remote === undefined ? NO_REMOTE : this.registry.remote.listenersFor(event);
+    const wanted = (group: string, durable: boolean) =>
+      (groups === undefined || groups.includes(group)) && !(skipDurable && durable);
+    if (remote !== undefined && !all && remote.balancing === "broker") {
+      // The message broker picks the member: one message per group, to the group's queue.
+      const queues = new Set<string>();
+      for (const l of local)
+        if (wanted(l.group, l.definition.durable === true)) queues.add(l.group);
+      for (const l of others) if (wanted(l.group, l.durable)) queues.add(l.group);
+      return queues.size === 0
+        ? Promise.resolve()
+        : remote.sendToGroups(built ?? envelope(event, payload, opts), queues);
+    }
+    if (all) {
+      this.deliverLocal(
+        local.filter((l) => wanted(l.group, l.definition.durable === true)),
+        event,
+        payload,
+        opts,
+      );
+      const nodes = new Set<string>();
+      for (const l of others) if (wanted(l.group, l.durable)) nodes.add(l.nodeID);
+      if (remote === undefined || nodes.size === 0) return Promise.resolve();
+      const packet = built ?? envelope(event, payload, opts);
+      return settleAll([...nodes].map((n) => remote.sendEvent(n, packet, groups ?? null, true)));
+    }
+    const targets = this.picker.pick(
+      local,
+      others,
+      groups,
+      { params: payload, meta: opts?.meta },
+      skipDurable,
+    );
+    this.deliverLocal(targets.local, event, payload, opts);
+    if (remote === undefined || targets.remote.size === 0) return Promise.resolve();
+    const packet = built ?? envelope(event, payload, opts);
+    return settleAll(
+      [...targets.remote].map(([nodeID, nodeGroups]) =>
+        remote.sendEvent(nodeID, packet, nodeGroups, false),
+      ),
+    );
+  }
+
+  /** Whether an emit goes to a durable stream: asked to, or a durable handler (here or elsewhere) listens. */
+  #hasDurableTargets(event: string, opts: EmitOptions | undefined): boolean {
+    if (event.startsWith("$")) return false;
+    if (opts?.durable === true) return true;
+    const groups = opts?.groups;
+    const wanted = (group: string) => groups === undefined || groups.includes(group);
+    return (
+      this.registry
+        .listenersFor(event)
+        .some((l) => l.definition.durable === true && wanted(l.group)) ||
+      this.registry.remote.listenersFor(event).some((l) => l.durable && wanted(l.group))
+    );
   }
 
   /** Runs the given local listeners for one event. */
@@ -113,14 +205,12 @@ export class Emitter {
     }
   }
 
-  #pick(key: string, list: LocalListener[]): LocalListener {
-    if (list.length === 1) return list[0]!;
-    const next = ((this.#roundRobin.get(key) ?? -1) + 1) % list.length;
-    this.#roundRobin.set(key, next);
-    return list[next]!;
-  }
-
   #run(listener: LocalListener, init: ContextInit<unknown>): void {
+    // On node-local streams a durable handler runs through them: retries, a dead letter.
+    if (listener.definition.durable === true && this.durable?.shared === false) {
+      this.durable.enqueue(listener, init);
+      return;
+    }
     void this.run(listener, init);
   }
 
@@ -129,7 +219,7 @@ export class Emitter {
    * `undefined`), after logging it and telling observers. Never rejects.
    */
   run(listener: LocalListener, init: ContextInit<unknown>): Promise<unknown> {
-    const ctx = new Context(this.host, init);
+    const ctx = new CallContext(this.host, init);
     let result: unknown;
     try {
       result = listener.handler(ctx);
@@ -173,4 +263,38 @@ export class Emitter {
       }
     }
   }
+}
+
+/** What content-aware strategies route an event by. */
+function request(event: IncomingEvent) {
+  return { params: event.payload, meta: event.meta };
+}
+
+/** The packet side of an event: its chain (meta, IDs, level) carried on from the parent. */
+export function envelope(
+  event: string,
+  payload: unknown,
+  opts: EmitOptions | undefined,
+): EventEnvelope {
+  const parent = opts?.parentCtx;
+  const meta = opts?.meta;
+  return {
+    event,
+    payload,
+    meta:
+      parent === undefined
+        ? (meta ?? {})
+        : meta === undefined
+          ? parent.meta
+          : { ...parent.meta, ...meta },
+    requestID: parent?.requestID ?? randomUUID(),
+    parentID: parent?.id,
+    level: (parent?.level ?? 0) + 1,
+    caller: parent?.service?.fullName,
+    headers: undefined,
+  };
+}
+
+async function settleAll(sends: Promise<void>[]): Promise<void> {
+  await Promise.all(sends);
 }

@@ -6,19 +6,10 @@ import {
 } from "../errors/index.js";
 import type { LocalAction } from "../registry/local.js";
 import type { Registry } from "../registry/registry.js";
-import { Context, type ContextHost } from "./context.js";
-import type { CallOptions } from "./options.js";
-
-/**
- * Sends a call to another node; `undefined` when no other node offers the action or, with
- * `withLocal`, when the strategy picked this node's own instance.
- */
-export type RemoteCall = (
-  name: string,
-  params: unknown,
-  opts: CallOptions | undefined,
-  withLocal: boolean,
-) => Promise<unknown> | undefined;
+import type { CallOptions, ContextHost, ParentContext } from "../service/call-types.js";
+import type { Context } from "../service/types.js";
+import { CallContext } from "./context.js";
+import type { Remote } from "./remote.js";
 
 /** Settings the invoker reads on every call. */
 export interface InvokerSettings {
@@ -32,8 +23,8 @@ export interface InvokerSettings {
  * allocated), otherwise to `remote`. Always answers with a promise, never throws synchronously.
  */
 export class Invoker {
-  /** Set by the transit layer when the broker has a transporter. */
-  remote: RemoteCall | undefined;
+  /** The other nodes, while the broker is connected (set by the broker). */
+  remote: Remote | undefined;
   /** False once the broker is stopped: new calls are refused. */
   accepting = true;
 
@@ -53,10 +44,10 @@ export class Invoker {
         const balanced =
           this.settings.preferLocal || opts?.nodeID !== undefined
             ? undefined
-            : this.remote?.(name, params, opts, true);
+            : this.remote?.call(name, params, opts, true);
         return balanced ?? this.local(action, params, opts, parent);
       }
-      const remote = this.remote?.(name, params, opts, false);
+      const remote = this.remote?.call(name, params, opts, false);
       if (remote !== undefined) return remote;
       throw new ServiceNotFoundError(name, { nodeID: this.host.nodeID });
     } catch (err) {
@@ -73,10 +64,10 @@ export class Invoker {
     action: LocalAction,
     params: unknown,
     opts: CallOptions | undefined,
-    parent: Context | undefined,
+    parent: ParentContext | undefined,
   ): Promise<unknown> {
     const explicit = opts?.timeout ?? action.definition.timeout;
-    const ctx = new Context(this.host, {
+    const ctx = new CallContext(this.host, {
       name: action.name,
       params: params ?? {},
       meta: opts?.meta,
@@ -99,7 +90,7 @@ export class Invoker {
   }
 }
 
-function visibleTo(action: LocalAction, parent: Context | undefined): boolean {
+function visibleTo(action: LocalAction, parent: ParentContext | undefined): boolean {
   return action.visibility !== "private" || parent?.service === action.service;
 }
 

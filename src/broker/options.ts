@@ -1,60 +1,13 @@
 import type { Middleware } from "../middleware/hooks.js";
 import type { BreakerOptions } from "../middleware/resilience/breaker.js";
 import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
-import type { Fallback } from "../middleware/resilience/fallback.js";
 import type { RetryOptions } from "../middleware/resilience/retry.js";
 import type { LoggerOption } from "../observability/logger.js";
 import type { StrategyOption } from "../registry/strategies/index.js";
 import type { Serializer } from "../serializers/index.js";
 import type { Transporter } from "../transporters/transporter.js";
-import type { Context } from "./context.js";
 
-/** Free-form call metadata, carried down the call chain. Augment it to type your keys. */
-export interface Meta {
-  [key: string]: unknown;
-}
-
-/** Options of one call. */
-export interface CallOptions {
-  /** Merged over the parent's meta; the merged object travels down the chain. */
-  meta?: Meta;
-  /** Time budget in ms; defaults to the action's, then what the parent has left, then the broker's. */
-  timeout?: number;
-  /** The context this call is made from (set for you by `ctx.call`). */
-  parentCtx?: Context;
-  /** Run on this node only. */
-  nodeID?: string;
-  /** Correlates all calls of one request; generated at the edge when absent. */
-  requestID?: string;
-  /** Headers that travel with the call (e.g. `traceparent`); the handler sees them in `ctx.headers`. */
-  headers?: Record<string, string>;
-  /** Retry after retryable errors this many times, even if the action is not marked idempotent. */
-  retries?: number;
-  /** Answer with this instead of an error of this call. */
-  fallback?: Fallback;
-  /** Nodes not to send this call to while others can take it (set by retries). */
-  avoidNodeIDs?: readonly string[];
-}
-
-/** Options of one emit or broadcast. */
-export interface EmitOptions {
-  /** Merged over the parent's meta. */
-  meta?: Meta;
-  /** The context this event is emitted from (set for you by `ctx.emit`). */
-  parentCtx?: Context;
-  /** Deliver only to these balancing groups (default: every subscribing group). */
-  groups?: readonly string[];
-  /**
-   * Publish to the durable stream even if no durable handler is known yet (one may be down).
-   * Events that durable handlers listen to are published durably anyway.
-   */
-  durable?: boolean;
-  /**
-   * The durable message's ID (default: a new UUID). Pass the same ID when you retry an emit whose
-   * outcome you do not know, so consumers can recognise the duplicate (`ctx.messageID`).
-   */
-  messageID?: string;
-}
+export type { CallOptions, EmitOptions, Meta } from "../service/call-types.js";
 
 /** Options of `new ServiceBroker(...)`. */
 export interface BrokerOptions {
@@ -83,7 +36,11 @@ export interface BrokerOptions {
   heartbeatInterval?: number;
   /** Drop a node silent for this long and fail its pending calls, in ms. Default 4 000. */
   heartbeatTimeout?: number;
-  /** Drop packets larger than this, in bytes. Default 16 MiB. */
+  /**
+   * The largest packet a node sends or takes, in bytes. Default 16 MiB. A call, answer or event
+   * over it fails at once with `PacketTooLargeError` (`PACKET_TOO_LARGE`); larger packets from
+   * other nodes are dropped.
+   */
   maxPacketSize?: number;
   /**
    * Time budget of a call to another node when neither the call nor the action sets one, in ms

@@ -1,11 +1,14 @@
 import type { ServiceBroker } from "../broker/broker.js";
+import { DeadLetterNotFoundError } from "../errors/index.js";
+import { resolveSerializer, type Serializer } from "../serializers/index.js";
+import { decodePacket } from "../transit/codec.js";
 import { UsageError } from "./args.js";
 import { printJSON } from "./client.js";
 
 /**
  * `flotilla dlq list | show <id> | replay <id>`: the dead letters of durable events, kept by the
  * message broker. (On memory:// and tcp:// they live inside each node and cannot be reached from
- * another process.)
+ * another process.) An unknown ID fails with `DEAD_LETTER_NOT_FOUND`.
  */
 export async function deadLetters(broker: ServiceBroker, args: string[]): Promise<number> {
   const [command, id] = args;
@@ -25,26 +28,25 @@ export async function deadLetters(broker: ServiceBroker, args: string[]): Promis
   }
   if (command === "show") {
     const letter = (await store.list()).find((l) => l.id === id);
-    if (letter === undefined) return notFound(id);
-    printJSON({ id: letter.id, event: letter.stream, ...letter.info, packet: decode(letter.data) });
+    if (letter === undefined) throw new DeadLetterNotFoundError(id);
+    const serializer = resolveSerializer(broker.options.serializer);
+    printJSON({
+      id: letter.id,
+      event: letter.stream,
+      ...letter.info,
+      packet: decode(serializer, letter.data),
+    });
     return 0;
   }
-  if (!(await store.replay(id))) return notFound(id);
+  if (!(await store.replay(id))) throw new DeadLetterNotFoundError(id);
   printJSON({ replayed: id });
   return 0;
 }
 
-function notFound(id: string): number {
-  process.stderr.write(
-    `${JSON.stringify({ error: { code: "DEAD_LETTER_NOT_FOUND", message: `No dead letter '${id}'.` } })}\n`,
-  );
-  return 1;
-}
-
-/** Shows a JSON packet's body readably; other encodings as base64. */
-function decode(data: Uint8Array): unknown {
+/** The event packet of a dead letter, decoded as any node would; base64 when it does not decode. */
+function decode(serializer: Serializer, data: Uint8Array): unknown {
   try {
-    return JSON.parse(Buffer.from(data).subarray(3).toString("utf8"));
+    return decodePacket(serializer, data).body;
   } catch {
     return { base64: Buffer.from(data).toString("base64") };
   }

@@ -12,6 +12,17 @@ import {
   ValidationError,
   WaitTimeoutError,
 } from "./errors.js";
+import {
+  BadPacketError,
+  ConfigurationError,
+  DeadLetterNotFoundError,
+  DurablePublishError,
+  JetStreamUnavailableError,
+  MissingDependencyError,
+  PacketTooLargeError,
+  ResultNotSerializableError,
+  TransporterNotConnectedError,
+} from "./infrastructure.js";
 
 /** A class of error that {@link errorFromPlain} can rebuild by name. */
 // biome-ignore lint/suspicious/noExplicitAny: constructor signatures differ per class; only the prototype is used.
@@ -61,6 +72,15 @@ for (const cls of [
   WaitTimeoutError,
   QueueFullError,
   CircuitOpenError,
+  ConfigurationError,
+  MissingDependencyError,
+  TransporterNotConnectedError,
+  PacketTooLargeError,
+  DurablePublishError,
+  JetStreamUnavailableError,
+  ResultNotSerializableError,
+  DeadLetterNotFoundError,
+  BadPacketError,
 ]) {
   registerErrorClass(cls);
 }
@@ -79,4 +99,22 @@ export const errorCatalogue: readonly CatalogueEntry[] = [
   new WaitTimeoutError("x", 0),
   new QueueFullError("x"),
   new CircuitOpenError("x"),
+  ...(
+    [
+      "INVALID_TRANSPORTER_URL",
+      "UNKNOWN_TRANSPORTER",
+      "UNKNOWN_SERIALIZER",
+      "UNKNOWN_STRATEGY",
+      "BALANCING_NOT_SUPPORTED",
+      "JETSTREAM_NOT_ENABLED",
+    ] as const
+  ).map((code) => new ConfigurationError("x", code)),
+  new MissingDependencyError("x", "x"),
+  new TransporterNotConnectedError("x"),
+  new PacketTooLargeError(0, 0),
+  new DurablePublishError("x"),
+  new JetStreamUnavailableError("x"),
+  new ResultNotSerializableError("x"),
+  new DeadLetterNotFoundError("x"),
+  new BadPacketError("x", "x"),
 ].map(({ name, code, status, retryable }) => ({ name, code, status, retryable }));

@@ -1,3 +1,4 @@
 export * from "./catalogue.js";
 export * from "./errors.js";
+export * from "./infrastructure.js";
 export * from "./plain.js";

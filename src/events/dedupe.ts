@@ -1,4 +1,4 @@
-import type { Context } from "../broker/context.js";
+import type { Context } from "../service/types.js";
 
 /** Where handled message IDs are remembered; the data layer can keep them with its writes. */
 export interface ProcessedStore {

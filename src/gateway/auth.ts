@@ -1,5 +1,5 @@
 import type { FastifyRequest } from "fastify";
-import type { Meta } from "../broker/options.js";
+import type { Meta } from "../service/call-types.js";
 import { ForbiddenError, UnauthorizedError } from "./errors.js";
 import { securityOf } from "./openapi/security.js";
 import type { GatewayRoute } from "./route-table.js";

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { CallOptions, Meta } from "../broker/options.js";
 import { FlotillaError, ServiceNotAvailableError } from "../errors/index.js";
 import type { ActionInfo } from "../registry/catalog.js";
+import type { CallOptions, Meta } from "../service/call-types.js";
 import { authorizeRequest } from "./auth.js";
 import type { Compressor } from "./compress.js";
 import { HttpEdgeError } from "./errors.js";

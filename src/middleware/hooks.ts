@@ -1,6 +1,6 @@
-import type { CallOptions, EmitOptions } from "../broker/options.js";
 import { UnknownHookError } from "../errors/index.js";
 import type { ActionHandler, EventHandler, LocalAction, LocalListener } from "../registry/local.js";
+import type { CallOptions, EmitOptions } from "../service/call-types.js";
 
 /** `broker.call` as middlewares see it. */
 export type CallHandler = (

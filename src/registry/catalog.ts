@@ -22,3 +22,43 @@ export interface ActionInfo {
   /** Nodes that serve it now. */
   readonly nodeIDs: readonly string[];
 }
+
+/** An action as another node describes it. */
+export interface ActionDescriptor {
+  name: string;
+  visibility: Visibility;
+  rest: string[];
+  timeout?: number | undefined;
+  summary?: string | undefined;
+  description?: string | undefined;
+  params?: JSONSchema | undefined;
+  result?: JSONSchema | undefined;
+  /** Hash of the params schema: nodes serving one action with different schemas are flagged. */
+  schemaHash?: string | undefined;
+  /** Safe to retry (callers' retry middleware reads it). */
+  idempotent?: boolean | undefined;
+}
+
+/** A service as another node describes it. */
+export interface ServiceDescriptor {
+  name: string;
+  version?: string | number | undefined;
+  fullName: string;
+  actions: ActionDescriptor[];
+  events: { event: string; group: string; durable?: boolean | undefined }[];
+  metadata?: Record<string, unknown> | undefined;
+}
+
+/** What a node says it offers (the body of its INFO packet): the catalogue is built from these. */
+export interface NodeAnnouncement {
+  /** The announcing node's ID. */
+  sender: string;
+  /** New on every start: a node restarted under the same ID is told apart from its old self. */
+  instanceID: string;
+  /** Increases with every change of the node's services. */
+  seq: number;
+  hostname: string;
+  /** Only services that have started are announced. */
+  services: ServiceDescriptor[];
+  client: { type: "flotilla"; version: string };
+}

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { toJSONSchema } from "../service/json-schema.js";
 import type { Service } from "../service/service.js";
-import type { ActionDescriptor, ServiceDescriptor } from "../transit/packets.js";
+import type { ActionDescriptor, ServiceDescriptor } from "./catalog.js";
 import type { Registry } from "./registry.js";
 
 const cache = new WeakMap<Service, ServiceDescriptor>();

@@ -1,6 +1,5 @@
-import type { Context } from "../broker/context.js";
 import type { Service } from "../service/service.js";
-import type { ActionDefinition, EventDefinition, Visibility } from "../service/types.js";
+import type { ActionDefinition, Context, EventDefinition, Visibility } from "../service/types.js";
 
 /** Runs one call on this node; may return a value or a promise. */
 export type ActionHandler = (ctx: Context<unknown>) => unknown;

@@ -1,4 +1,4 @@
-import type { ActionDescriptor, InfoPacket } from "../transit/packets.js";
+import type { ActionDescriptor, NodeAnnouncement } from "./catalog.js";
 import { matchesEvent } from "./patterns.js";
 
 /** Another node as this node knows it. */
@@ -8,7 +8,7 @@ export interface NodeInfo {
   readonly instanceID: string;
   readonly hostname: string;
   readonly seq: number;
-  readonly info: InfoPacket;
+  readonly info: NodeAnnouncement;
   /** When a packet from it last arrived (epoch ms). */
   lastSeen: number;
   /** CPU use reported in its last heartbeat, 0-100. */
@@ -46,7 +46,7 @@ export class RemoteCatalog {
   #services = new Map<string, number>();
 
   /** Adds or replaces a node from its INFO. Returns the entry it replaced, if any. */
-  upsert(info: InfoPacket, now: number): NodeInfo | undefined {
+  upsert(info: NodeAnnouncement, now: number): NodeInfo | undefined {
     const previous = this.nodes.get(info.sender);
     this.nodes.set(info.sender, {
       id: info.sender,

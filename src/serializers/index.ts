@@ -1,4 +1,4 @@
-import { FlotillaError } from "../errors/index.js";
+import { ConfigurationError } from "../errors/index.js";
 import { jsonSerializer } from "./json.js";
 import { msgpackSerializer } from "./msgpack.js";
 import type { Serializer } from "./serializer.js";
@@ -16,10 +16,9 @@ export function resolveSerializer(option: string | Serializer | undefined): Seri
   if (typeof option !== "string") return option;
   const make = known[option];
   if (make === undefined) {
-    throw new FlotillaError(
+    throw new ConfigurationError(
       `Unknown serializer '${option}'. Known: ${Object.keys(known).join(", ")}.`,
       "UNKNOWN_SERIALIZER",
-      500,
     );
   }
   return make();

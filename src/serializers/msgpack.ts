@@ -1,5 +1,4 @@
-import { createRequire } from "node:module";
-import { FlotillaError } from "../errors/index.js";
+import { optionalDependencySync } from "../util/optional.js";
 import type { Serializer } from "./serializer.js";
 
 interface MsgpackrModule {
@@ -12,24 +11,23 @@ interface MsgpackrModule {
   };
 }
 
+// Loaded synchronously: the broker resolves its serializer in its constructor (see
+// `optionalDependencySync` for why).
+const loadMsgpackr = optionalDependencySync<MsgpackrModule>("msgpackr", "The msgpack serializer");
+
 /**
  * MessagePack through `msgpackr`: smaller packets and faster for binary-heavy payloads. The
- * package is an optional peer dependency, loaded only when this serializer is chosen.
+ * package is an optional peer dependency, loaded only when this serializer is chosen; without
+ * it, this fails with `MISSING_DEPENDENCY` and the `npm install msgpackr` line.
+ *
+ * @example
+ * ```ts
+ * const broker = new ServiceBroker({ transporter: "tcp://", serializer: "msgpack" });
+ * ```
  */
 export function msgpackSerializer(): Serializer {
-  let mod: MsgpackrModule;
-  try {
-    mod = createRequire(import.meta.url)("msgpackr") as MsgpackrModule;
-  } catch (cause) {
-    throw new FlotillaError(
-      "The msgpack serializer needs the 'msgpackr' package: npm install msgpackr",
-      "MISSING_DEPENDENCY",
-      500,
-      { cause, data: { package: "msgpackr" } },
-    );
-  }
   // Records off: every node must decode every packet without shared structure state.
-  const packr = new mod.Packr({ useRecords: false, moreTypes: false });
+  const packr = new (loadMsgpackr().Packr)({ useRecords: false, moreTypes: false });
   return {
     name: "msgpack",
     code: 2,

@@ -1,4 +1,3 @@
-import type { TimerDefinition } from "../timers/timers.js";
 import type {
   ActionsInput,
   AnyServiceDefinition,
@@ -7,6 +6,7 @@ import type {
   LifecycleHooks,
   ServiceDefinition,
   Settings,
+  TimerDefinition,
 } from "./types.js";
 
 /** What `defineService` accepts; `A`/`E` are inferred from the schemas, `AC`/`EC` keep the rest. */

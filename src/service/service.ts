@@ -1,21 +1,14 @@
 import type { Logger } from "../observability/logger.js";
-import type { CallFn, EmitFn } from "../service/typed.js";
 import { dependencyName, serviceFullName } from "./define.js";
-import type { AnyServiceDefinition, Settings } from "./types.js";
+import type { AnyServiceDefinition, ServiceHost, ServiceInstance, Settings } from "./types.js";
 
-/** What a running service can reach of its broker. */
-export interface ServiceHost {
-  readonly nodeID: string;
-  readonly call: CallFn;
-  readonly emit: EmitFn;
-  readonly broadcast: EmitFn;
-}
+export type { ServiceHost } from "./types.js";
 
 /**
  * A service as it runs on a broker: its definition plus the name it is called under, its
  * settings, a logger bound to it, and access to the broker. Lifecycle hooks receive it.
  */
-export class Service<St = Settings> {
+export class Service<St = Settings> implements ServiceInstance<St> {
   /** The service name, e.g. `users`. */
   readonly name: string;
   /** The version, if any. */

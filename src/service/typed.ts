@@ -1,5 +1,4 @@
-import type { CallOptions, EmitOptions } from "../broker/options.js";
-import type { InferInput, Params, ServiceDefinition } from "./types.js";
+import type { CallOptions, EmitOptions, InferInput, Params } from "./call-types.js";
 
 /**
  * The services whose calls are type-checked. Augment it with your service definitions:
@@ -41,17 +40,36 @@ type ParamsOf<D> = D extends { params: infer S } ? InferInput<S> : Params | unde
 type ResultOf<D> = D extends { handler: (...args: never[]) => infer R } ? Awaited<R> : unknown;
 type NotPrivate<D> = D extends { visibility: "private" } ? never : D;
 
+/**
+ * The parts of a service definition the typed calls read. Matched by shape (not through
+ * `ServiceDefinition`), so this module needs nothing from the definition types that use it.
+ */
+type Defined<N extends string, V, AC, EC> = {
+  readonly name: N;
+  readonly version?: V;
+  readonly actions?: AC;
+  readonly events?: EC;
+};
+
+/** The full name a definition is called under; `V` is `undefined` for an unversioned service. */
+type FullNameOfDefinition<N extends string, V> = [Exclude<V, undefined>] extends [never]
+  ? N
+  : FullNameOf<N, Exclude<V, undefined>>;
+
 type ActionsOfService<D> =
-  D extends ServiceDefinition<infer N, infer V, infer AC, infer _EC, infer _St>
+  D extends Defined<infer N, infer V, infer AC, infer _EC>
     ? {
         [K in keyof AC & string as NotPrivate<AC[K]> extends never
           ? never
-          : `${FullNameOf<N, V>}.${K}`]: { params: ParamsOf<AC[K]>; result: ResultOf<AC[K]> };
+          : `${FullNameOfDefinition<N, V>}.${K}`]: {
+          params: ParamsOf<AC[K]>;
+          result: ResultOf<AC[K]>;
+        };
       }
     : never;
 
 type EventsOfService<D> =
-  D extends ServiceDefinition<string, infer _V, infer _AC, infer EC, infer _St>
+  D extends Defined<string, infer _V, infer _AC, infer EC>
     ? { [K in keyof EC & string as K extends `${string}*${string}` ? never : K]: ParamsOf<EC[K]> }
     : never;
 
@@ -69,8 +87,8 @@ export type ActionName = keyof ActionMap & string;
 
 /** The full names of listed services (`"math"`, `"v2.users"`). */
 type ServicePrefix = {
-  [S in keyof Services]: Services[S] extends ServiceDefinition<infer N, infer V>
-    ? FullNameOf<N, V>
+  [S in keyof Services]: Services[S] extends Defined<infer N, infer V, unknown, unknown>
+    ? FullNameOfDefinition<N, V>
     : never;
 }[keyof Services];
 

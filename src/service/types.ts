@@ -1,20 +1,124 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
-import type { Context } from "../broker/context.js";
-import type { BackoffOptions } from "../middleware/resilience/backoff.js";
+import type { BackoffOptions, RetryOptions } from "../middleware/resilience/backoff.js";
 import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
-import type { Fallback } from "../middleware/resilience/fallback.js";
-import type { RetryOptions } from "../middleware/resilience/retry.js";
-import type { TimerDefinition } from "../timers/timers.js";
-import type { Service } from "./service.js";
+import type { Logger } from "../observability/logger.js";
+import type {
+  ContextHost,
+  Fallback,
+  InferOutput,
+  Meta,
+  Params,
+  ParentContext,
+} from "./call-types.js";
+import type { CallFn, EmitFn } from "./typed.js";
 
-/** Params of an action (or payload of an event) that declares no schema. */
-export type Params = Record<string, unknown>;
+export type { InferInput, InferOutput, Params } from "./call-types.js";
 
-/** The type a schema accepts: what callers pass. */
-export type InferInput<S> = S extends StandardSchemaV1 ? StandardSchemaV1.InferInput<S> : Params;
+/**
+ * One call or event delivery as its handler sees it: the params, the metadata carried down the
+ * chain, the IDs that correlate the chain, and the time budget. `ctx.call` / `ctx.emit` pass all
+ * of it on.
+ *
+ * @example
+ * ```ts
+ * async handler(ctx) {
+ *   const user = await ctx.call("users.get", { id: ctx.params.userId });
+ *   ctx.meta.lastUser = user.id; // seen by later calls in this chain
+ * }
+ * ```
+ */
+export interface Context<P = Params, M extends Meta = Meta> extends ParentContext {
+  /** The broker (node) running this context. */
+  readonly broker: ContextHost;
+  /** Validated params (or event payload). */
+  params: P;
+  /** Metadata shared along the call chain. */
+  meta: M;
+  /** The ID of the context that made this call, if any. */
+  readonly parentID: string | undefined;
+  /** The full name of the calling service, if the call came from a handler. */
+  readonly caller: string | undefined;
+  /** The node the call came from. */
+  readonly callerNodeID: string;
+  /** The service that handles this context. */
+  readonly service: ServiceInstance | undefined;
+  /** A durable event's message ID: the same on every redelivery, so handlers can deduplicate. */
+  messageID: string | undefined;
+  /** A durable event's delivery attempt: 1 the first time. */
+  attempt: number | undefined;
+  /** Calls an action as part of this context's chain (meta, IDs, level and budget carried on). */
+  call: CallFn;
+  /** Emits an event as part of this context's chain. */
+  emit: EmitFn;
+  /** Broadcasts an event as part of this context's chain. */
+  broadcast: EmitFn;
+}
 
-/** The type a schema produces after validation (and coercion): what handlers see. */
-export type InferOutput<S> = S extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<S> : Params;
+/** Where a context came from; decides its `caller`, level and inherited budget. */
+export interface ContextInit<P> {
+  params: P;
+  meta?: Meta | undefined;
+  parent?: ParentContext | undefined;
+  /** The action or event this context runs. */
+  name: string;
+  service?: ServiceInstance | undefined;
+  /** Time budget in ms (0 = none); capped by what the parent has left. */
+  timeout?: number | undefined;
+  requestID?: string | undefined;
+  /** The node the call came from, when it came over the wire. */
+  callerNodeID?: string | undefined;
+  headers?: Record<string, string> | undefined;
+  messageID?: string | undefined;
+  attempt?: number | undefined;
+  /** For a call or event that came over the wire: its place in the chain on the caller's side. */
+  origin?:
+    | { level: number; parentID?: string | undefined; caller?: string | undefined }
+    | undefined;
+}
+
+/** What a running service can reach of its broker. */
+export interface ServiceHost {
+  readonly nodeID: string;
+  readonly call: CallFn;
+  readonly emit: EmitFn;
+  readonly broadcast: EmitFn;
+}
+
+/**
+ * A service as it runs on a broker (the `Service` class): what lifecycle hooks and handlers get.
+ */
+export interface ServiceInstance<St = Settings> {
+  /** The service name, e.g. `users`. */
+  readonly name: string;
+  /** The version, if any. */
+  readonly version: string | number | undefined;
+  /** The name actions are called under: `v2.users` or `users`. */
+  readonly fullName: string;
+  /** The definition's settings (an empty object when it has none). */
+  readonly settings: St;
+  /** Full names of the services this one waits for before `started`. */
+  readonly dependencies: readonly string[];
+  /** A child logger with `service` bound. */
+  readonly logger: Logger;
+  /** The broker this service runs on. */
+  readonly broker: ServiceHost;
+  /** The definition it was created from. */
+  readonly definition: AnyServiceDefinition;
+}
+
+/** A periodic task of a service (nameko's `@timer`). */
+export interface TimerDefinition {
+  /** Run every this long: ms, or `"30s"`, `"5m"`... Give `every` or `cron`. */
+  every?: number | string;
+  /** Run on a cron schedule (`"*\/5 * * * *"`, `"@hourly"`), in local time. */
+  cron?: string;
+  /** Run on one instance of the service across the cluster (chosen from the registry). */
+  singleton?: boolean;
+  /** Also run once right after the service starts. Default false. */
+  runOnStart?: boolean;
+  /** Does the work. A run still busy when the next is due makes that one skip. */
+  handler(ctx: Context<Params>): unknown;
+}
 
 /**
  * Who may call an action:
@@ -99,11 +203,11 @@ export type EventsInput<E> = { [K in keyof E]: EventDefinition<E[K]> };
 /** Lifecycle hooks; each receives the running service instance. */
 export interface LifecycleHooks<St> {
   /** Right after `createService`, before the broker starts. */
-  created?(service: Service<St>): void | Promise<void>;
+  created?(service: ServiceInstance<St>): void | Promise<void>;
   /** When the broker starts, after the service's dependencies are available. */
-  started?(service: Service<St>): void | Promise<void>;
+  started?(service: ServiceInstance<St>): void | Promise<void>;
   /** When the broker stops, in reverse dependency order. */
-  stopped?(service: Service<St>): void | Promise<void>;
+  stopped?(service: ServiceInstance<St>): void | Promise<void>;
 }
 
 /**

@@ -4,7 +4,7 @@ import {
   createMemoryTransporter,
   MemoryBus,
   type MemoryFilterVerdict,
-} from "../transporters/memory.js";
+} from "../transporters/memory/index.js";
 import { crashNode } from "./faults.js";
 
 /** Which messages a fault applies to: from and/or to given nodes (all when left out). */

@@ -1,7 +1,7 @@
 import type { ServiceBroker } from "../broker/broker.js";
-import type { Context } from "../broker/context.js";
 import { WaitTimeoutError } from "../errors/index.js";
 import { matchesEvent } from "../registry/patterns.js";
+import type { Context } from "../service/types.js";
 
 /** One handled event, as `waitForEvent` reports it. */
 export interface HandledEvent<P = unknown> {

@@ -1,10 +1,9 @@
 import type { ServiceBroker } from "../broker/broker.js";
-import type { Context } from "../broker/context.js";
 import { getInternals } from "../broker/internals.js";
 import { loadService } from "../broker/loader.js";
 import { ServiceNotFoundError } from "../errors/index.js";
 import type { LocalAction } from "../registry/local.js";
-import type { AnyServiceDefinition } from "../service/types.js";
+import type { AnyServiceDefinition, Context } from "../service/types.js";
 
 /** A replaced action: what it was called with, and how to put the real one back. */
 export interface ActionMock {

@@ -1,25 +1,14 @@
-import { Context, type ContextHost } from "../broker/context.js";
+import { CallContext } from "../broker/context.js";
 import { ServiceSchemaError } from "../errors/index.js";
 import type { Logger } from "../observability/logger.js";
 import type { Registry } from "../registry/registry.js";
+import type { ContextHost, Params } from "../service/call-types.js";
 import type { Service } from "../service/service.js";
-import type { Params } from "../service/types.js";
+import type { TimerDefinition } from "../service/types.js";
 import { parseCron } from "./cron.js";
 import { parseDuration } from "./duration.js";
 
-/** A periodic task of a service (nameko's `@timer`). */
-export interface TimerDefinition {
-  /** Run every this long: ms, or `"30s"`, `"5m"`... Give `every` or `cron`. */
-  every?: number | string;
-  /** Run on a cron schedule (`"*\/5 * * * *"`, `"@hourly"`), in local time. */
-  cron?: string;
-  /** Run on one instance of the service across the cluster (chosen from the registry). */
-  singleton?: boolean;
-  /** Also run once right after the service starts. Default false. */
-  runOnStart?: boolean;
-  /** Does the work. A run still busy when the next is due makes that one skip. */
-  handler(ctx: Context<Params>): unknown;
-}
+export type { TimerDefinition } from "../service/types.js";
 
 interface Running {
   timer: NodeJS.Timeout | undefined;
@@ -109,7 +98,7 @@ export class TimerRunner {
     }
     if (def.singleton && !this.isLeader(service.fullName)) return;
     state.busy = true;
-    const ctx = new Context<Params>(this.host, {
+    const ctx = new CallContext<Params>(this.host, {
       name: `${service.fullName}.${name}`,
       params: {},
       service,

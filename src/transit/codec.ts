@@ -1,4 +1,4 @@
-import { FlotillaError } from "../errors/index.js";
+import { BadPacketError } from "../errors/index.js";
 import type { Serializer } from "../serializers/index.js";
 import { type Packet, type PacketBodies, PacketType, PROTOCOL_VERSION } from "./packets.js";
 
@@ -6,12 +6,8 @@ import { type Packet, type PacketBodies, PacketType, PROTOCOL_VERSION } from "./
 const HEADER = 3;
 const TYPES = new Set<number>(Object.values(PacketType));
 
-/** Why a packet was refused; transit logs it and drops the packet. */
-export class PacketError extends FlotillaError {
-  constructor(message: string, reason: string, data: Record<string, unknown> = {}) {
-    super(message, "BAD_PACKET", 400, { data: { reason, ...data } });
-  }
-}
+/** Why a packet was refused (`BAD_PACKET`); transit logs it and drops the packet. */
+export { BadPacketError as PacketError } from "../errors/index.js";
 
 /** Encodes a packet: a 3-byte header then the serialized body. */
 export function encodePacket<T extends PacketType>(
@@ -35,39 +31,39 @@ export function encodePacket<T extends PacketType>(
 }
 
 /**
- * Decodes and checks a packet. Throws {@link PacketError} for another protocol version, another
+ * Decodes and checks a packet. Throws {@link BadPacketError} for another protocol version, another
  * serializer, an unknown type, a body that does not decode, or a body without its sender.
  */
 export function decodePacket(serializer: Serializer, bytes: Uint8Array): Packet {
-  if (bytes.length < HEADER) throw new PacketError("Packet too short", "short");
+  if (bytes.length < HEADER) throw new BadPacketError("Packet too short", "short");
   const [version, code, type] = [bytes[0]!, bytes[1]!, bytes[2]!];
   if (version !== PROTOCOL_VERSION) {
-    throw new PacketError(
+    throw new BadPacketError(
       `Protocol version ${version} is not supported (this node speaks ${PROTOCOL_VERSION})`,
       "version",
       { version },
     );
   }
   if (code !== serializer.code)
-    throw new PacketError("Serializer mismatch", "serializer", { code });
-  if (!TYPES.has(type)) throw new PacketError(`Unknown packet type ${type}`, "type", { type });
+    throw new BadPacketError("Serializer mismatch", "serializer", { code });
+  if (!TYPES.has(type)) throw new BadPacketError(`Unknown packet type ${type}`, "type", { type });
   let body: unknown;
   try {
     body = serializer.decodeFrom
       ? serializer.decodeFrom(bytes, HEADER)
       : serializer.decode(bytes.subarray(HEADER));
   } catch (cause) {
-    throw new PacketError(`Packet body does not decode: ${(cause as Error).message}`, "body");
+    throw new BadPacketError(`Packet body does not decode: ${(cause as Error).message}`, "body");
   }
   if (
     typeof body !== "object" ||
     body === null ||
     typeof (body as { sender?: unknown }).sender !== "string"
   ) {
-    throw new PacketError("Packet body has no sender", "sender");
+    throw new BadPacketError("Packet body has no sender", "sender");
   }
   if (!hasFields(type, body as Record<string, unknown>)) {
-    throw new PacketError(`Packet of type ${type} is missing fields`, "fields", { type });
+    throw new BadPacketError(`Packet of type ${type} is missing fields`, "fields", { type });
   }
   return { type, body } as Packet;
 }

@@ -1,3 +1,4 @@
+import { PacketTooLargeError } from "../errors/index.js";
 import type { Logger } from "../observability/logger.js";
 import type { Registry } from "../registry/registry.js";
 import type { Serializer } from "../serializers/index.js";
@@ -7,13 +8,20 @@ import type { PacketBodies, PacketType } from "./packets.js";
 import type { PendingRequests } from "./pending.js";
 import type { Topics } from "./topics.js";
 
+/** `maxPacketSize` unless the broker sets one: 16 MiB. */
+export const DEFAULT_MAX_PACKET_SIZE = 16 * 1024 * 1024;
+
 /** Timing and limits of the transit layer. */
 export interface TransitSettings {
   /** How often a node says it is alive, in ms. Default 1 000. */
   heartbeatInterval: number;
   /** A node silent for this long is dropped and its pending calls fail, in ms. Default 4 000. */
   heartbeatTimeout: number;
-  /** Packets larger than this are dropped, in bytes. Default 16 MiB. */
+  /**
+   * The largest packet, in bytes, this node sends or accepts. Default 16 MiB. A larger one is
+   * refused before it leaves (`PACKET_TOO_LARGE` to the caller) and dropped on arrival; each
+   * transporter bounds its own buffers with it (see `TransporterContext.maxPacketSize`).
+   */
   maxPacketSize: number;
   /** Use a local endpoint when there is one, before balancing across nodes. Default true. */
   preferLocal: boolean;
@@ -39,7 +47,16 @@ export interface TransitCore {
   readonly settings: TransitSettings;
 }
 
-/** Encodes and publishes one packet. */
+/**
+ * Encodes and publishes one packet. A packet over `maxPacketSize` is refused here, before it
+ * leaves: the promise rejects with {@link PacketTooLargeError}, so the caller learns it at once
+ * instead of the receiver dropping it. (A body that cannot be encoded still throws at once.)
+ *
+ * @example
+ * ```ts
+ * await send(core, core.topics.node("EVENT", nodeID), PacketType.EVENT, body);
+ * ```
+ */
 export function send<T extends PacketType>(
   core: TransitCore,
   topic: string,
@@ -47,5 +64,22 @@ export function send<T extends PacketType>(
   body: PacketBodies[T],
   options?: PublishOptions,
 ): Promise<void> {
-  return core.transporter.publish(topic, encodePacket(core.serializer, type, body), options);
+  const bytes = encodePacket(core.serializer, type, body);
+  const tooLarge = checkPacketSize(bytes, core.settings.maxPacketSize);
+  if (tooLarge !== undefined) return Promise.reject(tooLarge);
+  return core.transporter.publish(topic, bytes, options);
+}
+
+/**
+ * The error for an encoded packet over `limit` bytes, or `undefined` when it fits. For every
+ * path that publishes packets other than {@link send} (durable events), so one rule applies.
+ *
+ * @example
+ * ```ts
+ * const tooLarge = checkPacketSize(bytes, core.settings.maxPacketSize);
+ * if (tooLarge !== undefined) throw tooLarge;
+ * ```
+ */
+export function checkPacketSize(bytes: Uint8Array, limit: number): PacketTooLargeError | undefined {
+  return bytes.length > limit ? new PacketTooLargeError(bytes.length, limit) : undefined;
 }

@@ -1,11 +1,11 @@
-import { Context, type ContextHost } from "../broker/context.js";
-import type { Emitter } from "../broker/emitter.js";
-import type { Invoker } from "../broker/invoker.js";
+import { CallContext } from "../broker/context.js";
+import type { LocalNode } from "../broker/remote.js";
 import {
   BrokerStoppedError,
   errorFromPlain,
   errorToPlain,
-  FlotillaError,
+  PacketTooLargeError,
+  ResultNotSerializableError,
   ServiceNotFoundError,
 } from "../errors/index.js";
 import { send, type TransitCore } from "./core.js";
@@ -26,15 +26,13 @@ export class Incoming {
 
   constructor(
     private readonly core: TransitCore,
-    private readonly host: ContextHost,
-    private readonly invoker: Invoker,
-    private readonly emitter: Emitter,
+    private readonly local: LocalNode,
   ) {}
 
   /** Handles a call; the promise settles once it is answered (or dropped). */
   request(packet: RequestPacket): Promise<void> | undefined {
     const action = this.core.registry.actions.get(packet.action);
-    if (!this.invoker.accepting) {
+    if (!this.local.acceptingCalls) {
       this.#reply(packet, undefined, new BrokerStoppedError(this.core.nodeID));
       return;
     }
@@ -62,7 +60,7 @@ export class Incoming {
         return;
       }
     }
-    const ctx = new Context(this.host, {
+    const ctx = new CallContext(this.local.host, {
       name: action.name,
       params: packet.params ?? {},
       meta: packet.meta ?? {},
@@ -75,7 +73,7 @@ export class Incoming {
     });
     let result: Promise<unknown>;
     try {
-      result = this.invoker.callFromRemote(action, ctx);
+      result = this.local.callFromRemote(action, ctx);
     } catch (err) {
       result = Promise.reject(err);
     }
@@ -95,10 +93,7 @@ export class Incoming {
   response(packet: ResponsePacket): void {
     const settled = packet.ok
       ? this.core.pending.resolve(packet.id, packet.data)
-      : this.core.pending.reject(
-          packet.id,
-          packet.error ? errorFromPlain(packet.error) : new FlotillaError("Remote call failed"),
-        );
+      : this.core.pending.reject(packet.id, errorFromPlain(packet.error ?? NO_ERROR));
     if (!settled)
       this.core.logger.debug(
         { id: packet.id, from: packet.sender },
@@ -107,20 +102,7 @@ export class Incoming {
   }
 
   event(packet: EventPacket): void {
-    if (!this.emitter.accepting) return;
-    const groups = packet.groups ?? undefined;
-    const targets = this.emitter.localTargets(packet.event, groups, packet.broadcast);
-    for (const listener of targets) {
-      this.emitter.deliverInit(listener, {
-        name: packet.event,
-        params: packet.payload,
-        meta: packet.meta ?? {},
-        requestID: packet.requestID,
-        callerNodeID: packet.sender,
-        headers: packet.headers,
-        origin: { level: packet.level, parentID: packet.parentID, caller: packet.caller },
-      });
-    }
+    this.local.receiveEvent(packet);
   }
 
   #reply(packet: RequestPacket, data: unknown, err: unknown): void {
@@ -139,11 +121,7 @@ export class Incoming {
             });
     } catch (encodeError) {
       // The result could not be serialized (a BigInt, a cycle...): the caller gets that error.
-      const error = new FlotillaError(
-        `Result of '${packet.action}' cannot be serialized: ${(encodeError as Error).message}`,
-        "RESULT_NOT_SERIALIZABLE",
-        500,
-      );
+      const error = new ResultNotSerializableError(packet.action, (encodeError as Error).message);
       sending = send(this.core, topic, PacketType.RESPONSE, {
         sender,
         id: packet.id,
@@ -151,7 +129,16 @@ export class Incoming {
         error: plain(error, sender),
       });
     }
-    sending.catch(this.#replyFailed);
+    sending.catch((sendError: unknown) => {
+      // An answer over maxPacketSize never leaves: the caller hears why instead of timing out.
+      if (!(sendError instanceof PacketTooLargeError)) return this.#replyFailed(sendError);
+      send(this.core, topic, PacketType.RESPONSE, {
+        sender,
+        id: packet.id,
+        ok: false,
+        error: plain(sendError, sender),
+      }).catch(this.#replyFailed);
+    });
   }
 
   readonly #replyFailed = (sendError: unknown): void => {
@@ -164,3 +151,12 @@ function plain(err: unknown, nodeID: string) {
   out.nodeID ??= nodeID;
   return out;
 }
+
+/** What a failed response without an error stands for (a peer's bug): an internal error. */
+const NO_ERROR = {
+  name: "FlotillaError",
+  message: "Remote call failed",
+  code: "INTERNAL_ERROR",
+  status: 500,
+  retryable: false,
+} as const;

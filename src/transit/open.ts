@@ -2,6 +2,7 @@ import type { BrokerOptions } from "../broker/options.js";
 import type { Strategy } from "../registry/strategies/index.js";
 import type { Serializer } from "../serializers/index.js";
 import { resolveTransporter } from "../transporters/index.js";
+import { DEFAULT_MAX_PACKET_SIZE } from "./core.js";
 import { Transit, type TransitDeps } from "./transit.js";
 
 /**
@@ -27,7 +28,7 @@ export async function openTransit(
     settings: {
       heartbeatInterval: options.heartbeatInterval ?? 1_000,
       heartbeatTimeout: options.heartbeatTimeout ?? 4_000,
-      maxPacketSize: options.maxPacketSize ?? 16 * 1024 * 1024,
+      maxPacketSize: options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE,
       preferLocal: options.preferLocal ?? true,
       balancing: options.balancing ?? "registry",
     },

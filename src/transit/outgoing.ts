@@ -1,18 +1,16 @@
 import { randomUUID } from "node:crypto";
-import type { Context } from "../broker/context.js";
-import type { CallOptions, EmitOptions, Meta } from "../broker/options.js";
 import {
   CircuitOpenError,
   MaxCallLevelError,
+  PacketTooLargeError,
   RequestTimeoutError,
   ServiceNotAvailableError,
 } from "../errors/index.js";
 import type { BreakerBoard } from "../middleware/resilience/breakers.js";
-import type { LocalListener } from "../registry/local.js";
-import type { RemoteAction, RemoteListener } from "../registry/remote.js";
+import type { RemoteAction } from "../registry/remote.js";
 import type { Strategy } from "../registry/strategies/index.js";
+import type { CallOptions, EventEnvelope, Meta, ParentContext } from "../service/call-types.js";
 import { send, type TransitCore } from "./core.js";
-import type { DurableEvents } from "./durable.js";
 import { PacketType } from "./packets.js";
 
 /**
@@ -21,7 +19,6 @@ import { PacketType } from "./packets.js";
  */
 export class Outgoing {
   #seq = 0;
-  readonly #turns = new Map<string, number>();
   readonly #subsets = new WeakMap<readonly RemoteAction[], Map<string, readonly RemoteAction[]>>();
   readonly #combined = new WeakMap<
     readonly RemoteAction[],
@@ -33,8 +30,6 @@ export class Outgoing {
     if (this.breakers !== undefined && !isLocalFailure(error))
       this.breakers.record(nodeID, action, error);
   };
-  /** Durable events, once the transporter has connected (when it persists). */
-  durable: DurableEvents | undefined;
 
   constructor(
     private readonly core: TransitCore,
@@ -93,14 +88,16 @@ export class Outgoing {
       ? { ...(timeout > 0 ? { ttl: timeout } : {}), persistent: durable }
       : undefined;
     send(this.core, route.topic, PacketType.REQUEST, packet, publish).catch((err: unknown) => {
-      this.core.pending.reject(
-        id,
-        new ServiceNotAvailableError(name, {
-          cause: err,
-          nodeID: route.nodeID || undefined,
-          data: { action: name, reason: "send failed" },
-        }),
-      );
+      // Too large stays too large on any node: the caller hears that, not "try elsewhere".
+      const error =
+        err instanceof PacketTooLargeError
+          ? err
+          : new ServiceNotAvailableError(name, {
+              cause: err,
+              nodeID: route.nodeID || undefined,
+              data: { action: name, reason: "send failed" },
+            });
+      this.core.pending.reject(id, error);
     });
     return pending;
   }
@@ -145,111 +142,32 @@ export class Outgoing {
     };
   }
 
-  /**
-   * Emits an event across the cluster: for `emit`, one handler per group among this node's and
-   * the other nodes' listeners (a local member wins when `preferLocal`; otherwise members take
-   * turns); for `broadcast`, every node that listens. Resolves once every packet is handed off.
-   */
-  async emit(
-    event: string,
-    payload: unknown,
-    opts: EmitOptions | undefined,
+  /** Sends one event to a node, for the listeners of `groups` there (all of them: `null`). */
+  sendEvent(
+    nodeID: string,
+    event: EventEnvelope,
+    groups: readonly string[] | null,
     broadcast: boolean,
-    localListeners: readonly LocalListener[],
-    deliverLocal: (targets: LocalListener[]) => void,
   ): Promise<void> {
-    let local = localListeners;
-    const groups = opts?.groups;
-    let remote = this.core.registry.remote
-      .listenersFor(event)
-      .filter((l) => groups === undefined || groups.includes(l.group));
-    if (this.durable !== undefined) {
-      // Durable handlers are fed from the event's stream: publish once there (awaiting the
-      // server's confirm), and leave them out of the direct deliveries below.
-      const durableTargets =
-        opts?.durable === true ||
-        local.some((l) => l.definition.durable === true) ||
-        remote.some((l) => l.durable);
-      if (durableTargets) {
-        await this.durable.publish(event, payload, opts);
-        local = local.filter((l) => l.definition.durable !== true);
-        remote = remote.filter((l) => !l.durable);
-      }
-    }
-    if (!broadcast && this.core.settings.balancing === "broker") {
-      return this.#emitToGroups(
-        event,
-        payload,
-        opts,
-        new Set([...local, ...remote].map((l) => l.group)),
+    return send(this.core, this.core.topics.node("EVENT", nodeID), PacketType.EVENT, {
+      sender: this.core.nodeID,
+      ...event,
+      groups: groups === null ? null : [...groups],
+      broadcast,
+    });
+  }
+
+  /** Broker-balanced emit: one message per group, to the group's queue. */
+  async sendToGroups(event: EventEnvelope, groups: Iterable<string>): Promise<void> {
+    const persistent = this.core.transporter.capabilities.persistentQueues === true;
+    const sends: Promise<void>[] = [];
+    for (const group of groups) {
+      const body = { sender: this.core.nodeID, ...event, groups: [group], broadcast: false };
+      sends.push(
+        send(this.core, this.core.topics.group(group), PacketType.EVENT, body, { persistent }),
       );
     }
-    const perNode = new Map<string, string[]>();
-    if (broadcast) {
-      deliverLocal([...local]);
-      for (const l of remote) perNode.set(l.nodeID, []);
-    } else {
-      const members = new Map<string, (LocalListener | RemoteListener)[]>();
-      for (const l of local) push(members, l.group, l);
-      const preferLocal = this.core.settings.preferLocal;
-      for (const l of remote)
-        if (!(preferLocal && local.some((m) => m.group === l.group))) push(members, l.group, l);
-      const chosenLocal: LocalListener[] = [];
-      for (const [group, list] of members) {
-        const pool = preferLocal && list.some(isLocal) ? list.filter(isLocal) : list;
-        const chosen = this.#turn(`${event}\0${group}`, pool);
-        if (isLocal(chosen)) chosenLocal.push(chosen);
-        else push(perNode, chosen.nodeID, group);
-      }
-      deliverLocal(chosenLocal);
-    }
-    if (perNode.size === 0) return;
-    const base = this.#eventBase(event, payload, opts, broadcast);
-    await Promise.all(
-      [...perNode].map(([nodeID, nodeGroups]) =>
-        send(this.core, this.core.topics.node("EVENT", nodeID), PacketType.EVENT, {
-          ...base,
-          groups: broadcast ? (groups ? [...groups] : null) : nodeGroups,
-        }),
-      ),
-    );
-  }
-
-  /** Broker-balanced emit: one message per subscribing group, to the group's queue. */
-  async #emitToGroups(
-    event: string,
-    payload: unknown,
-    opts: EmitOptions | undefined,
-    groups: Set<string>,
-  ): Promise<void> {
-    if (groups.size === 0) return;
-    const base = this.#eventBase(event, payload, opts, false);
-    await Promise.all(
-      [...groups].map((group) =>
-        send(
-          this.core,
-          this.core.topics.group(group),
-          PacketType.EVENT,
-          { ...base, groups: [group] },
-          { persistent: this.core.transporter.capabilities.persistentQueues === true },
-        ),
-      ),
-    );
-  }
-
-  #eventBase(event: string, payload: unknown, opts: EmitOptions | undefined, broadcast: boolean) {
-    const parent = opts?.parentCtx;
-    return {
-      sender: this.core.nodeID,
-      event,
-      payload,
-      meta: mergeMeta(parent, opts?.meta),
-      requestID: parent?.requestID ?? randomUUID(),
-      parentID: parent?.id,
-      level: (parent?.level ?? 0) + 1,
-      caller: parent?.service?.fullName,
-      broadcast,
-    };
+    await Promise.all(sends);
   }
 
   /**
@@ -325,13 +243,6 @@ export class Outgoing {
     if (left <= 0) return -1;
     return own === 0 ? left : Math.min(own, left);
   }
-
-  /** Round-robin over the members of one event group. */
-  #turn<T>(key: string, list: readonly T[]): T {
-    const i = this.#turns.get(key) ?? 0;
-    this.#turns.set(key, i + 1);
-    return list[i % list.length]!;
-  }
 }
 
 function isLocalFailure(error: unknown): boolean {
@@ -360,17 +271,7 @@ interface LocalCandidate {
   readonly local: true;
 }
 
-function isLocal(l: LocalListener | RemoteListener): l is LocalListener {
-  return "handler" in l;
-}
-
-function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
-}
-
-function mergeMeta(parent: Context | undefined, meta: Meta | undefined): Meta {
+function mergeMeta(parent: ParentContext | undefined, meta: Meta | undefined): Meta {
   if (parent === undefined) return meta ?? {};
   return meta === undefined ? parent.meta : { ...parent.meta, ...meta };
 }

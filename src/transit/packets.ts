@@ -1,7 +1,8 @@
-import type { Meta } from "../broker/options.js";
 import type { PlainError } from "../errors/index.js";
-import type { JSONSchema } from "../service/json-schema.js";
-import type { Visibility } from "../service/types.js";
+import type { NodeAnnouncement } from "../registry/catalog.js";
+import type { Meta } from "../service/call-types.js";
+
+export type { ActionDescriptor, ServiceDescriptor } from "../registry/catalog.js";
 
 /** The wire protocol version; a packet with another version is refused. */
 export const PROTOCOL_VERSION = 1;
@@ -71,43 +72,8 @@ export interface EventPacket extends Base {
   headers?: Record<string, string> | undefined;
 }
 
-/** An action as another node describes it. */
-export interface ActionDescriptor {
-  name: string;
-  visibility: Visibility;
-  rest: string[];
-  timeout?: number | undefined;
-  summary?: string | undefined;
-  description?: string | undefined;
-  params?: JSONSchema | undefined;
-  result?: JSONSchema | undefined;
-  /** Hash of the params schema: nodes serving one action with different schemas are flagged. */
-  schemaHash?: string | undefined;
-  /** Safe to retry (callers' retry middleware reads it). */
-  idempotent?: boolean | undefined;
-}
-
-/** A service as another node describes it. */
-export interface ServiceDescriptor {
-  name: string;
-  version?: string | number | undefined;
-  fullName: string;
-  actions: ActionDescriptor[];
-  events: { event: string; group: string; durable?: boolean | undefined }[];
-  metadata?: Record<string, unknown> | undefined;
-}
-
 /** What a node offers; sent on connect, on request (DISCOVER) and when its services change. */
-export interface InfoPacket extends Base {
-  /** New on every start: a node restarted under the same ID is told apart from its old self. */
-  instanceID: string;
-  /** Increases with every change of the node's services. */
-  seq: number;
-  hostname: string;
-  services: ServiceDescriptor[];
-  /** Only services that have started are announced. */
-  client: { type: "flotilla"; version: string };
-}
+export interface InfoPacket extends Base, NodeAnnouncement {}
 
 export interface HeartbeatPacket extends Base {
   instanceID: string;

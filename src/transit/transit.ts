@@ -1,20 +1,22 @@
 import { randomUUID } from "node:crypto";
-import type { ContextHost } from "../broker/context.js";
-import type { Emitter } from "../broker/emitter.js";
-import type { Invoker } from "../broker/invoker.js";
-import { BrokerStoppedError, FlotillaError, ServiceNotAvailableError } from "../errors/index.js";
+import type { LocalNode, Remote } from "../broker/remote.js";
+import {
+  BrokerStoppedError,
+  ConfigurationError,
+  ServiceNotAvailableError,
+} from "../errors/index.js";
 import type { BreakerOptions } from "../middleware/resilience/breaker.js";
 import { BreakerBoard } from "../middleware/resilience/breakers.js";
 import type { Logger } from "../observability/logger.js";
-import { Discovery, type InternalEmit } from "../registry/discovery.js";
 import type { Registry } from "../registry/registry.js";
 import type { Strategy } from "../registry/strategies/index.js";
 import { type Serializer, serializerName } from "../serializers/index.js";
+import type { CallOptions, EventEnvelope } from "../service/call-types.js";
 import type { Service } from "../service/service.js";
 import type { Transporter } from "../transporters/transporter.js";
 import { decodePacket, PacketError } from "./codec.js";
 import type { TransitCore, TransitSettings } from "./core.js";
-import { DurableEvents } from "./durable.js";
+import { Discovery } from "./discovery.js";
 import { Incoming } from "./incoming.js";
 import { Outgoing } from "./outgoing.js";
 import { type Packet, PacketType } from "./packets.js";
@@ -27,10 +29,8 @@ export interface TransitDeps {
   namespace: string;
   logger: Logger;
   registry: Registry;
-  invoker: Invoker;
-  emitter: Emitter;
-  host: ContextHost;
-  emitInternal: InternalEmit;
+  /** This node, as the work other nodes send reaches it. */
+  local: LocalNode;
 }
 
 /** Transit options of a broker. */
@@ -49,15 +49,13 @@ export interface TransitOptions {
  * dispatches it (calls, answers, events, discovery), and routes outgoing calls and events to
  * other nodes. Bad packets are logged and dropped; nothing a peer sends can crash the node.
  */
-export class Transit {
+export class Transit implements Remote {
   readonly core: TransitCore;
   readonly discovery: Discovery;
   readonly #incoming: Incoming;
   readonly #outgoing: Outgoing;
   readonly #deps: TransitDeps;
   readonly #warned = new Set<string>();
-  /** Durable events, when the transporter persists. */
-  durable: DurableEvents | undefined;
   /** Whether the transporter is connected to its server (or peers). */
   connected = false;
   /** Event groups whose queue this node consumes (broker-balanced mode). */
@@ -65,10 +63,9 @@ export class Transit {
 
   constructor(deps: TransitDeps, options: TransitOptions) {
     if (options.settings.balancing === "broker" && !options.transporter.capabilities.balancing) {
-      throw new FlotillaError(
+      throw new ConfigurationError(
         "balancing: 'broker' needs a transporter that balances (nats://, amqp://); this one does not.",
         "BALANCING_NOT_SUPPORTED",
-        500,
       );
     }
     this.#deps = deps;
@@ -83,12 +80,10 @@ export class Transit {
       pending: new PendingRequests(),
       settings: options.settings,
     };
-    this.discovery = new Discovery(
-      this.core,
-      deps.emitInternal,
-      options.strategy.needsLatency === true,
-    );
-    this.#incoming = new Incoming(this.core, deps.host, deps.invoker, deps.emitter);
+    const emitInternal = (event: string, payload: unknown) =>
+      deps.local.emitInternal(event, payload);
+    this.discovery = new Discovery(this.core, emitInternal, options.strategy.needsLatency === true);
+    this.#incoming = new Incoming(this.core, deps.local);
     const breakers =
       options.circuitBreaker === false
         ? undefined
@@ -97,12 +92,9 @@ export class Transit {
               { node: nodeID, action, state },
               `Circuit of '${action}' on '${nodeID}' is ${state}`,
             );
-            deps.emitInternal(
+            emitInternal(
               `$circuit-breaker.${state === "half-open" ? "half-opened" : state === "open" ? "opened" : "closed"}`,
-              {
-                nodeID,
-                action,
-              },
+              { nodeID, action },
             );
           });
     this.#outgoing = new Outgoing(
@@ -122,6 +114,7 @@ export class Transit {
       nodeID,
       namespace: this.#deps.namespace,
       logger: this.core.logger,
+      maxPacketSize: this.core.settings.maxPacketSize,
       onMessage: (topic, data) => this.#onMessage(topic, data),
       onPeerDown: (peer) => this.discovery.onNodeGone(peer, true),
       // Peers that come up before this node has subscribed are greeted once it has.
@@ -135,26 +128,6 @@ export class Transit {
         transporter.subscribe(topics.all(kind)),
       ),
     ]);
-    const { invoker, emitter } = this.#deps;
-    invoker.remote = (name, params, opts, withLocal) =>
-      this.#outgoing.call(name, params, opts, withLocal);
-    emitter.remote = (event, payload, opts, all) =>
-      this.#outgoing.emit(
-        event,
-        payload,
-        opts,
-        all,
-        emitter.localTargets(event, opts?.groups, true),
-        (targets) => emitter.deliverLocal(targets, event, payload, opts),
-      );
-    if (transporter.capabilities.durable && transporter.durableStreams !== undefined) {
-      this.durable = new DurableEvents(
-        this.core,
-        transporter.durableStreams(this.#deps.namespace),
-        emitter,
-      );
-      this.#outgoing.durable = this.durable;
-    }
     await this.discovery.start();
     this.connected = true;
     const greet = early;
@@ -162,12 +135,38 @@ export class Transit {
     for (const peer of greet) this.discovery.onPeerUp(peer);
   }
 
+  /** Who balances calls and emitted events (see `BrokerOptions.balancing`). */
+  get balancing(): "registry" | "broker" {
+    return this.core.settings.balancing;
+  }
+
+  call(
+    name: string,
+    params: unknown,
+    opts: CallOptions | undefined,
+    withLocal: boolean,
+  ): Promise<unknown> | undefined {
+    return this.#outgoing.call(name, params, opts, withLocal);
+  }
+
+  sendEvent(
+    nodeID: string,
+    event: EventEnvelope,
+    groups: readonly string[] | null,
+    broadcast: boolean,
+  ): Promise<void> {
+    return this.#outgoing.sendEvent(nodeID, event, groups, broadcast);
+  }
+
+  sendToGroups(event: EventEnvelope, groups: Iterable<string>): Promise<void> {
+    return this.#outgoing.sendToGroups(event, groups);
+  }
+
   /**
    * A local service started. In broker-balanced mode it joins its service's request queue and
    * its listener groups' event queues, so the broker can hand it work.
    */
   async serviceStarted(service: Service): Promise<void> {
-    await this.durable?.serviceStarted(service);
     const { transporter, topics, registry, settings } = this.core;
     if (settings.balancing !== "broker") return;
     const durable = transporter.capabilities.persistentQueues === true;
@@ -224,15 +223,12 @@ export class Transit {
 
   /** Says goodbye, fails what is still pending, and disconnects. */
   async disconnect(): Promise<void> {
-    await this.durable?.stopConsuming();
     try {
       await this.discovery.stop();
     } catch (err) {
       this.core.logger.debug({ err }, "Could not say goodbye");
     }
     this.connected = false;
-    this.#deps.invoker.remote = undefined;
-    this.#deps.emitter.remote = undefined;
     this.core.pending.rejectAll(
       (action) => new BrokerStoppedError(this.core.nodeID, { data: { action } }),
     );
@@ -245,9 +241,7 @@ export class Transit {
    */
   async crash(): Promise<void> {
     this.discovery.halt();
-    this.durable = undefined;
-    this.#deps.invoker.remote = undefined;
-    this.#deps.emitter.remote = undefined;
+    this.connected = false;
     this.core.pending.rejectAll(
       (action) => new BrokerStoppedError(this.core.nodeID, { data: { action } }),
     );
@@ -257,8 +251,11 @@ export class Transit {
   }
 
   #onMessage(topic: string, data: Uint8Array): void | Promise<void> {
-    if (data.length > this.core.settings.maxPacketSize) {
-      this.#warnOnce(`size:${topic}`, { topic, size: data.length }, "Dropped an oversized packet");
+    // Senders refuse packets over their own limit; this node's may be smaller.
+    const limit = this.core.settings.maxPacketSize;
+    if (data.length > limit) {
+      const fields = { topic, size: data.length, limit };
+      this.#warnOnce(`size:${topic}`, fields, "Dropped a packet over maxPacketSize");
       return;
     }
     let packet: Packet;

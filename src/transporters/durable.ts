@@ -64,6 +64,11 @@ export interface DurableConsumeOptions {
  * member holding it dies.
  */
 export interface DurableStreams {
+  /**
+   * Whether the streams survive a crash of this process (kept by a message broker). Default
+   * true; false for the in-process streams of memory:// (and of a node on tcp://).
+   */
+  readonly persistent?: boolean;
   /** Publishes persistently; resolves once the server has taken it (confirm), rejects otherwise. */
   publish(stream: string, id: string, data: Uint8Array): Promise<void>;
   /** Starts a group member consuming `stream`. */

@@ -1,6 +1,6 @@
 // Resolves a transporter from its URL. Implementations load lazily: a node that uses `memory://`
 // never loads the tcp code, and the broker drivers (nats, amqp, redis) load only when asked for.
-import { FlotillaError } from "../errors/index.js";
+import { ConfigurationError } from "../errors/index.js";
 import type { Transporter, TransporterFactory } from "./transporter.js";
 
 export type {
@@ -22,7 +22,7 @@ export type {
 } from "./transporter.js";
 
 const builtIn = new Map<string, () => Promise<TransporterFactory>>([
-  ["memory", async () => (await import("./memory.js")).memoryTransporterFromUrl],
+  ["memory", async () => (await import("./memory/index.js")).memoryTransporterFromUrl],
   ["tcp", async () => (await import("./tcp/index.js")).tcpTransporterFromUrl],
   ["amqp", async () => (await import("./amqp/index.js")).amqpTransporterFromUrl],
   ["amqps", async () => (await import("./amqp/index.js")).amqpTransporterFromUrl],
@@ -90,10 +90,9 @@ export function parseTransporterUrl(url: string): URL {
     parsed.searchParams.set("hosts", hosts);
     return parsed;
   } catch (cause) {
-    throw new FlotillaError(
+    throw new ConfigurationError(
       `'${redact(url)}' is not a valid transporter URL.`,
       "INVALID_TRANSPORTER_URL",
-      500,
       { cause },
     );
   }
@@ -115,10 +114,9 @@ export async function resolveTransporter(url: string | URL): Promise<Transporter
   const factory = registered.get(scheme) ?? (await builtIn.get(scheme)?.());
   if (factory !== undefined) return factory(parsed);
   const known = knownTransporterSchemes();
-  throw new FlotillaError(
+  throw new ConfigurationError(
     `Unknown transporter '${scheme}:'. Known: ${known.map((s) => `${s}://`).join(", ")}.`,
     "UNKNOWN_TRANSPORTER",
-    500,
     { data: { scheme, known } },
   );
 }

@@ -28,6 +28,13 @@ export interface TransporterContext {
   readonly nodeID: string;
   readonly namespace: string;
   readonly logger: Logger;
+  /**
+   * The node's `maxPacketSize`, in bytes: no packet it sends is larger (transit refuses those
+   * before `publish`), and none it accepts is either. A transporter bounds what it buffers for
+   * one incoming message with it (a frame, parts put together) and refuses more before
+   * allocating; it does not check what it is asked to publish.
+   */
+  readonly maxPacketSize: number;
   /** Every incoming message. Must not throw; transit catches its own errors. */
   readonly onMessage: MessageHandler;
   /** A connection to a peer came up (only when `capabilities.peerAware`): transit asks it to introduce itself. */

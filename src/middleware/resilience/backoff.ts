@@ -27,3 +27,9 @@ export function backoffDelay(
   const ceiling = Math.min(maxDelay, delay * factor ** attempt);
   return Math.round(random() * ceiling);
 }
+
+/** Settings of retries. */
+export interface RetryOptions extends BackoffOptions {
+  /** Tries after the first. Default 2. */
+  retries?: number;
+}

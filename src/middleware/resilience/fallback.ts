@@ -1,11 +1,14 @@
-import type { Context } from "../../broker/context.js";
 import { ValidationError } from "../../errors/index.js";
+import type { Fallback, ParentContext } from "../../service/call-types.js";
 import type { Middleware } from "../hooks.js";
 
-/** A value to answer with instead of an error, or a function of the error that gives one. */
-export type Fallback = ((error: unknown, ctx?: Context<unknown>) => unknown) | { value: unknown };
+export type { Fallback } from "../../service/call-types.js";
 
-function answer(fallback: Fallback, error: unknown, ctx?: Context<unknown>): unknown {
+function answer(
+  fallback: Fallback,
+  error: unknown,
+  ctx?: ParentContext & { readonly params: unknown },
+): unknown {
   return typeof fallback === "function" ? fallback(error, ctx) : fallback.value;
 }
 

@@ -1,13 +1,9 @@
-import type { CallOptions } from "../../broker/options.js";
 import { FlotillaError } from "../../errors/index.js";
+import type { CallOptions } from "../../service/call-types.js";
 import type { CallHandler, Middleware } from "../hooks.js";
-import { type BackoffOptions, backoffDelay } from "./backoff.js";
+import { backoffDelay, type RetryOptions } from "./backoff.js";
 
-/** Settings of retries. */
-export interface RetryOptions extends BackoffOptions {
-  /** Tries after the first. Default 2. */
-  retries?: number;
-}
+export type { RetryOptions } from "./backoff.js";
 
 /** What the retry middleware needs to know of an action. */
 export type RetryPolicyOf = (action: string) => RetryOptions | false | undefined;

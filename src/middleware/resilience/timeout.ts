@@ -1,5 +1,5 @@
-import type { Context } from "../../broker/context.js";
 import { RequestTimeoutError } from "../../errors/index.js";
+import type { Context } from "../../service/types.js";
 import type { Middleware } from "../hooks.js";
 
 /**

@@ -1,4 +1,4 @@
-import type { Context } from "../../broker/context.js";
+import type { Context } from "../../service/types.js";
 import type { Middleware } from "../hooks.js";
 import { isStandardSchema, validate } from "./standard.js";
 

@@ -1,4 +1,4 @@
-import { FlotillaError } from "../../errors/index.js";
+import { ConfigurationError } from "../../errors/index.js";
 import { cpuStrategy, leastLatency } from "./lowest.js";
 import { randomStrategy } from "./random.js";
 import { roundRobin } from "./round-robin.js";
@@ -25,5 +25,5 @@ export function resolveStrategy(option: StrategyOption | undefined, stats: NodeS
   if (option === "cpu") return cpuStrategy(stats);
   if (typeof option === "object" && "select" in option) return option;
   if (typeof option === "object" && option.name === "shard") return shardStrategy(option);
-  throw new FlotillaError(`Unknown strategy ${JSON.stringify(option)}.`, "UNKNOWN_STRATEGY", 500);
+  throw new ConfigurationError(`Unknown strategy ${JSON.stringify(option)}.`, "UNKNOWN_STRATEGY");
 }

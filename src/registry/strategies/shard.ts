@@ -1,4 +1,4 @@
-import type { Meta } from "../../broker/options.js";
+import type { Meta } from "../../service/call-types.js";
 import type { Candidate, SelectRequest, Strategy } from "./strategy.js";
 
 /** Options of the shard strategy. */

@@ -1,4 +1,4 @@
-import type { Meta } from "../../broker/options.js";
+import type { Meta } from "../../service/call-types.js";
 
 /** Something a strategy can pick: an endpoint on a node. */
 export interface Candidate {

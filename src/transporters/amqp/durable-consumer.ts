@@ -1,6 +1,7 @@
 import type { Channel, ConsumeMessage } from "amqplib";
 import type { Logger } from "../../observability/logger.js";
 import type { DeadLetterInfo, DurableMessage } from "../durable.js";
+import { notConnected } from "../errors.js";
 import type { DurableLink } from "./durable-link.js";
 import {
   attemptOf,
@@ -10,7 +11,6 @@ import {
   HEADER,
   messageIdOf,
 } from "./durable-queues.js";
-import { notConnected } from "./outbox.js";
 
 /** A retry copy or dead letter that could not be stored goes back to the queue after at most this. */
 const REQUEUE_AFTER_MAX = 5_000;
@@ -216,9 +216,9 @@ class Delivery implements DurableMessage {
   #checkOpen(): void {
     if (!this.member.closed) return;
     this.consumer.settled(this.member);
-    throw notConnected(
-      `The channel of durable message '${this.id}' closed before it was settled; RabbitMQ delivers it again.`,
-    );
+    throw notConnected("amqp", {
+      why: `lost the channel of durable message '${this.id}' before it was settled; RabbitMQ delivers it again`,
+    });
   }
 
   #ack(): void {
@@ -226,10 +226,10 @@ class Delivery implements DurableMessage {
     try {
       this.member.ch.ack(this.msg);
     } catch (err) {
-      throw notConnected(
-        `Could not ack durable message '${this.id}'; RabbitMQ delivers it again.`,
-        err,
-      );
+      throw notConnected("amqp", {
+        why: `could not ack durable message '${this.id}'; RabbitMQ delivers it again`,
+        cause: err,
+      });
     } finally {
       this.consumer.settled(this.member);
     }

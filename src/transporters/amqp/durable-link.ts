@@ -1,8 +1,8 @@
 import type { Channel, ConfirmChannel, Message } from "amqplib";
-import { FlotillaError } from "../../errors/index.js";
+import { DurablePublishError } from "../../errors/index.js";
+import { notConnected } from "../errors.js";
 import type { DurableNames, DurableProperties } from "./durable-queues.js";
 import { HEADER } from "./durable-queues.js";
-import { notConnected } from "./outbox.js";
 import type { AmqpSession } from "./session.js";
 
 /** A publish waiting for RabbitMQ's confirm. */
@@ -73,7 +73,7 @@ export class DurableLink {
     props: DurableProperties,
   ): Promise<void> {
     if (this.session.closed) {
-      return Promise.reject(notConnected("The amqp transporter lost its connection."));
+      return Promise.reject(notConnected("amqp", { why: "lost its connection" }));
     }
     const id = props.messageId;
     const entry: Unconfirmed = { id, returned: false };
@@ -100,12 +100,12 @@ export class DurableLink {
           const text = err instanceof Error ? err.message : String(err);
           done(
             text === "channel closed"
-              ? notConnected("The amqp transporter lost its connection before the confirm.", err)
+              ? notConnected("amqp", { why: "lost its connection before the confirm", cause: err })
               : failed(`RabbitMQ refused it (${text})`, id, err),
           );
         });
       } catch (err) {
-        done(notConnected("The amqp transporter lost its connection.", err));
+        done(notConnected("amqp", { why: "lost its connection", cause: err }));
       }
     });
   }
@@ -181,21 +181,17 @@ export class DurableLink {
   }
 }
 
-function failed(reason: string, id: string, cause?: unknown): FlotillaError {
-  return new FlotillaError(
-    `RabbitMQ did not confirm durable message '${id}': ${reason}.`,
-    "DURABLE_PUBLISH_FAILED",
-    503,
-    { retryable: true, cause, data: { messageID: id, reason } },
-  );
+function failed(reason: string, id: string, cause?: unknown): DurablePublishError {
+  return new DurablePublishError(`RabbitMQ did not confirm durable message '${id}': ${reason}.`, {
+    cause,
+    data: { messageID: id, reason },
+  });
 }
 
-function unroutable(exchange: string, routingKey: string, id: string): FlotillaError {
+function unroutable(exchange: string, routingKey: string, id: string): DurablePublishError {
   const where = exchange === "" ? `queue '${routingKey}'` : `'${routingKey}' on '${exchange}'`;
-  return new FlotillaError(
+  return new DurablePublishError(
     `RabbitMQ kept no copy of durable message '${id}': no queue is bound for ${where} (no consumer group of this event has started yet).`,
-    "DURABLE_PUBLISH_FAILED",
-    503,
-    { retryable: true, data: { messageID: id, reason: "unroutable", exchange, routingKey } },
+    { data: { messageID: id, reason: "unroutable", exchange, routingKey } },
   );
 }

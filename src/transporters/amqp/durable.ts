@@ -1,5 +1,4 @@
 import type { Channel, GetMessage } from "amqplib";
-import { FlotillaError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
 import type {
   DeadLetter,
@@ -8,6 +7,7 @@ import type {
   DurableStreams,
   DurableSubscription,
 } from "../durable.js";
+import { nameTooLong, notConnected } from "../errors.js";
 import { DurableConsumer } from "./durable-consumer.js";
 import { CONFIRM_TIMEOUT, DurableLink } from "./durable-link.js";
 import {
@@ -17,7 +17,6 @@ import {
   readDeadLetter,
 } from "./durable-queues.js";
 import { MAX_NAME_BYTES } from "./options.js";
-import { notConnected } from "./outbox.js";
 import type { AmqpSession } from "./session.js";
 
 /** What durable streams need of their transporter. */
@@ -102,11 +101,10 @@ export class AmqpDurableStreams implements DurableStreams {
       } catch (cause) {
         if (!session.closed) {
           this.#consumers.delete(consumer);
-          throw new FlotillaError(
+          // Not the connection: a declaration the server will not take (INTERNAL_ERROR).
+          throw new Error(
             `RabbitMQ refused the durable consumer of '${stream}' for group '${group}': ${text(cause)}`,
-            "INTERNAL_ERROR",
-            500,
-            { cause, data: { stream, group } },
+            { cause },
           );
         }
         // Lost meanwhile: resume() starts it on the next session.
@@ -197,7 +195,9 @@ export class AmqpDurableStreams implements DurableStreams {
     const session = this.host.session();
     if (session === undefined || session.closed) {
       return Promise.reject(
-        notConnected("The amqp transporter is not connected: durable messages cannot be stored."),
+        notConnected("amqp", {
+          why: "is not connected: durable messages cannot be stored",
+        }),
       );
     }
     return this.#link(session);
@@ -246,14 +246,8 @@ export class AmqpDurableStreams implements DurableStreams {
 
 function checkStream(stream: string): void {
   // The stream is the routing key, which AMQP limits to 255 bytes.
-  if (Buffer.byteLength(stream) > MAX_NAME_BYTES) {
-    throw new FlotillaError(
-      `Durable event name exceeds ${MAX_NAME_BYTES} bytes.`,
-      "PACKET_TOO_LARGE",
-      413,
-      { data: { limit: MAX_NAME_BYTES } },
-    );
-  }
+  if (Buffer.byteLength(stream) > MAX_NAME_BYTES)
+    throw nameTooLong("event", stream, MAX_NAME_BYTES);
 }
 
 function toBuffer(data: Uint8Array): Buffer {

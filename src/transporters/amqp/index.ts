@@ -4,7 +4,7 @@
 //   session.ts      one connection: channels, exchange and queue declarations, consumers, acks
 //   outbox.ts       publishing without round trips, and backpressure when amqplib's buffer fills
 //   options.ts      options, URL parsing, defaults, queue names
-import { optionalDependency } from "../optional.js";
+import { optionalDependency } from "../../util/optional.js";
 import type { Transporter } from "../transporter.js";
 import { parseAmqpUrl } from "./options.js";
 import type { AmqpLib } from "./session.js";

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { FlotillaError } from "../../errors/index.js";
+import { ConfigurationError } from "../../errors/index.js";
 
 /** One RabbitMQ server to dial. */
 export interface AmqpHost {
@@ -174,13 +174,10 @@ function decode(text: string): string {
   }
 }
 
-function invalid(reason: string): FlotillaError {
-  return new FlotillaError(
+function invalid(reason: string): ConfigurationError {
+  return new ConfigurationError(
     `Invalid amqp:// transporter URL: ${reason}.`,
     "INVALID_TRANSPORTER_URL",
-    500,
-    {
-      data: { reason },
-    },
+    { data: { reason } },
   );
 }

@@ -1,4 +1,4 @@
-import { FlotillaError } from "../../errors/index.js";
+import { notConnected } from "../errors.js";
 import type { AmqpSession } from "./session.js";
 
 /** One message to publish. */
@@ -34,7 +34,7 @@ export class Outbox {
       if (!session.publish(message)) this.#waitForRoom(session);
       return Promise.resolve();
     } catch (cause) {
-      return Promise.reject(notConnected("The amqp transporter lost its connection.", cause));
+      return Promise.reject(lost(cause));
     }
   }
 
@@ -56,7 +56,7 @@ export class Outbox {
   clear(): void {
     this.#blocked = false;
     for (const w of this.#waiting.splice(0)) {
-      w.reject(notConnected("The amqp transporter lost its connection."));
+      w.reject(lost());
     }
   }
 
@@ -71,7 +71,7 @@ export class Outbox {
         try {
           room = session.publish(next);
         } catch (cause) {
-          next.reject(notConnected("The amqp transporter lost its connection.", cause));
+          next.reject(lost(cause));
           continue;
         }
         next.resolve();
@@ -82,7 +82,7 @@ export class Outbox {
   }
 }
 
-/** The retryable error of a publish without a connection: callers fail fast, and may retry. */
-export function notConnected(text: string, cause?: unknown): FlotillaError {
-  return new FlotillaError(text, "TRANSPORTER_NOT_CONNECTED", 503, { retryable: true, cause });
+/** The retryable error of a publish whose connection went: callers fail fast, and may retry. */
+function lost(cause?: unknown) {
+  return notConnected("amqp", { why: "lost its connection", cause });
 }

@@ -1,6 +1,6 @@
-import { FlotillaError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
 import type { DurableStreams } from "../durable.js";
+import { connectFailed, nameTooLong, notConnected } from "../errors.js";
 import type {
   PublishOptions,
   SubscribeOptions,
@@ -15,11 +15,8 @@ import {
   type ResolvedAmqpOptions,
   resolveAmqpOptions,
 } from "./options.js";
-import { notConnected, Outbox } from "./outbox.js";
+import { Outbox } from "./outbox.js";
 import { type AmqpLib, AmqpSession, type Subscription } from "./session.js";
-
-/** Larger messages would make RabbitMQ (default `max_message_size`) close the channel. */
-const MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 
 /** One connect() until disconnect()/kill(): ends its reconnect loop when stopped. */
 interface Run {
@@ -52,7 +49,7 @@ export interface AmqpPublishOptions extends PublishOptions {
  * @example
  * ```ts
  * const t = new AmqpTransporter(lib, { hosts: [{ host: "127.0.0.1", port: 5672 }] });
- * await t.connect({ nodeID: "n1", namespace: "", logger, onMessage: (topic, data) => {} });
+ * await t.connect({ nodeID: "n1", namespace: "", logger, maxPacketSize: 16 << 20, onMessage: () => {} });
  * await t.subscribe("jobs", "workers", { durable: true });
  * await t.publish("jobs", new TextEncoder().encode("hi"), { ttl: 5000 });
  * ```
@@ -107,10 +104,7 @@ export class AmqpTransporter implements Transporter {
       this.#session = await this.#open(run);
     } catch (cause) {
       this.#run = undefined;
-      throw notConnected(
-        `Could not connect to RabbitMQ at ${this.#where()}: ${message(cause)}`,
-        cause,
-      );
+      throw connectFailed(`RabbitMQ at ${this.#where()}`, cause);
     }
   }
 
@@ -135,8 +129,8 @@ export class AmqpTransporter implements Transporter {
    * disconnected, it is recorded and bound on reconnect.
    */
   async subscribe(topic: string, group?: string, options?: SubscribeOptions): Promise<void> {
-    checkName("Topic", topic);
-    if (group !== undefined) checkName("Group", group);
+    checkName("topic", topic);
+    if (group !== undefined) checkName("group", group);
     const key = group === undefined ? topic : `${group}\u0000${topic}`;
     if (this.#subs.has(key)) return;
     const sub: Subscription = {
@@ -153,30 +147,24 @@ export class AmqpTransporter implements Transporter {
       // Lost meanwhile: the next session binds it. Refused by the server: forget it.
       if (session.closed) return;
       this.#subs.delete(key);
-      throw new FlotillaError(
-        `RabbitMQ refused the subscription to '${topic}': ${message(err)}`,
-        "INTERNAL_ERROR",
-        500,
-        {
-          cause: err,
-          data: { topic, group },
-        },
-      );
+      // Not the connection: a declaration the server will not take (INTERNAL_ERROR).
+      throw new Error(`RabbitMQ refused the subscription to '${topic}': ${message(err)}`, {
+        cause: err,
+      });
     }
   }
 
   /**
    * Publishes without waiting for the broker (no confirms: transit has its own timeouts). Only
-   * when amqplib's buffer is full does it wait for room, keeping publish order.
+   * when amqplib's buffer is full does it wait for room, keeping publish order. The size of
+   * `data` is transit's to check (`maxPacketSize`, which must not exceed RabbitMQ's
+   * `max_message_size`: a larger message makes the server close the channel).
    */
   publish(topic: string, data: Uint8Array, options?: AmqpPublishOptions): Promise<void> {
     const session = this.#session;
-    if (session === undefined)
-      return Promise.reject(notConnected("The amqp transporter is not connected."));
+    if (session === undefined) return Promise.reject(notConnected("amqp"));
     if (Buffer.byteLength(topic) > MAX_NAME_BYTES)
-      return Promise.reject(tooLarge("Topic", MAX_NAME_BYTES));
-    if (data.byteLength > MAX_MESSAGE_BYTES)
-      return Promise.reject(tooLarge("Payload", MAX_MESSAGE_BYTES));
+      return Promise.reject(nameTooLong("topic", topic, MAX_NAME_BYTES));
     // A view, not a copy: amqplib copies small messages into its frame buffer at once.
     const content = Buffer.isBuffer(data)
       ? data
@@ -315,16 +303,10 @@ export class AmqpTransporter implements Transporter {
   }
 }
 
-function checkName(what: string, name: string): void {
-  if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw tooLarge(what, MAX_NAME_BYTES);
+function checkName(what: "topic" | "group", name: string): void {
+  if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw nameTooLong(what, name, MAX_NAME_BYTES);
 }
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function tooLarge(what: string, limit: number): FlotillaError {
-  return new FlotillaError(`${what} exceeds ${limit} bytes.`, "PACKET_TOO_LARGE", 413, {
-    data: { limit },
-  });
 }

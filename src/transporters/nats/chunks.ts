@@ -52,6 +52,8 @@ export type PartProblem = "malformed" | "too large" | "incomplete";
  */
 export class PartAssembler {
   readonly #open = new Map<string, Assembly>();
+  /** Messages refused at their first part: their other parts are dropped quietly. */
+  readonly #refused = new Set<string>();
 
   constructor(private readonly maxSize: number) {}
 
@@ -70,9 +72,18 @@ export class PartAssembler {
     if (fields.length !== 4 || ![index, count, total].every(Number.isSafeInteger) || count < 2) {
       return "malformed";
     }
+    const last = index === count - 1;
+    if (this.#refused.has(id)) {
+      if (last) this.#refused.delete(id);
+      return undefined;
+    }
     let assembly = this.#open.get(id);
     if (index === 0) {
-      if (total > this.maxSize) return "too large";
+      if (total > this.maxSize) {
+        if (this.#refused.size >= 64) this.#refused.clear(); // senders that died mid-message
+        this.#refused.add(id);
+        return "too large";
+      }
       this.#forgetEarlier(id);
       assembly = {
         buffer: Buffer.allocUnsafe(total),
@@ -83,7 +94,6 @@ export class PartAssembler {
       };
       this.#open.set(id, assembly);
     }
-    const last = index === count - 1;
     if (
       assembly === undefined ||
       assembly.next !== index ||
@@ -105,6 +115,7 @@ export class PartAssembler {
   /** Forgets every half-assembled message (their missing parts will not come after a reconnect). */
   clear(): void {
     this.#open.clear();
+    this.#refused.clear();
   }
 
   /** How many messages are being put together (for tests). */

@@ -1,6 +1,6 @@
 import type { JsMsg, StoredMsg, StreamConfig } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
-import { FlotillaError } from "../../errors/index.js";
+import { PacketTooLargeError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
 import type {
   DeadLetter,
@@ -10,6 +10,7 @@ import type {
   DurableStreams,
   DurableSubscription,
 } from "../durable.js";
+import { notConnected } from "../errors.js";
 import { GroupConsumer } from "./durable-consumer.js";
 import {
   type DurableNames,
@@ -77,16 +78,15 @@ export class NatsDurableStreams implements DurableStreams {
   }
 
   async publish(stream: string, id: string, data: Uint8Array): Promise<void> {
-    if (!this.host.connected()) throw notConnected();
+    if (!this.host.connected()) throw notConnected("nats");
     const link = await this.#link();
+    // Durable events are not sent in parts: each must fit the server's max_payload.
     const max = this.host.nc.info?.max_payload ?? 1024 * 1024;
     if (data.length + HEADER_ROOM > max) {
-      throw new FlotillaError(
-        `A durable event must fit the server's max_payload (${max} bytes, headers included).`,
-        "PACKET_TOO_LARGE",
-        413,
-        { data: { limit: max - HEADER_ROOM } },
-      );
+      const limit = max - HEADER_ROOM;
+      throw new PacketTooLargeError(data.length, limit, {
+        data: { size: data.length, limit, maxPayload: max },
+      });
     }
     const headers = this.host.headers();
     headers.set(HEADERS.id, encodeHeader(id));
@@ -278,13 +278,4 @@ function toLetter(stored: StoredMsg): DeadLetter {
       nodeID: get(HEADERS.nodeID),
     },
   };
-}
-
-function notConnected(): FlotillaError {
-  return new FlotillaError(
-    "The nats transporter has no server right now.",
-    "TRANSPORTER_NOT_CONNECTED",
-    503,
-    { retryable: true },
-  );
 }

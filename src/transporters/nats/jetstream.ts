@@ -1,7 +1,11 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { FlotillaError } from "../../errors/index.js";
-import { optionalDependency } from "../optional.js";
+import {
+  ConfigurationError,
+  DurablePublishError,
+  JetStreamUnavailableError,
+} from "../../errors/index.js";
+import { optionalDependency } from "../../util/optional.js";
 
 /** The part of `@nats-io/jetstream` durable events use. */
 export type JetStreamModule = Pick<
@@ -95,10 +99,9 @@ export async function openJetStream(nc: NatsConnection, timeout: number): Promis
     return { nc, mod, js: jsm.jetstream(), jsm };
   } catch (cause) {
     if (cause instanceof Error && /jetstream not enabled|not enabled/i.test(cause.message)) {
-      throw new FlotillaError(
+      throw new ConfigurationError(
         "Durable events on nats:// need JetStream: start nats-server with -js (and a store dir, -sd).",
         "JETSTREAM_NOT_ENABLED",
-        500,
         { cause },
       );
     }
@@ -139,10 +142,9 @@ export function unavailable(
   what: string,
   cause: unknown,
   code: "DURABLE_PUBLISH_FAILED" | "JETSTREAM_UNAVAILABLE" = "JETSTREAM_UNAVAILABLE",
-): FlotillaError {
-  const text = cause instanceof Error ? cause.message : String(cause);
-  return new FlotillaError(`NATS JetStream ${what}: ${text}`, code, 503, {
-    retryable: true,
-    cause,
-  });
+): DurablePublishError | JetStreamUnavailableError {
+  const text = `NATS JetStream ${what}: ${cause instanceof Error ? cause.message : String(cause)}`;
+  return code === "DURABLE_PUBLISH_FAILED"
+    ? new DurablePublishError(text, { cause })
+    : new JetStreamUnavailableError(text, { cause });
 }

@@ -1,4 +1,4 @@
-import { optionalDependency } from "../optional.js";
+import { optionalDependency } from "../../util/optional.js";
 
 /** The part of `@nats-io/transport-node` the transporter uses. */
 export type NatsClient = Pick<typeof import("@nats-io/transport-node"), "connect" | "headers">;

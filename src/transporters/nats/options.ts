@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from "@nats-io/transport-node";
-import { FlotillaError } from "../../errors/index.js";
+import { ConfigurationError } from "../../errors/index.js";
 import type { TransporterContext } from "../transporter.js";
 import type { JetStreamOptions } from "./jetstream.js";
 
@@ -24,11 +24,6 @@ export interface NatsOptions {
   maxPingOut?: number;
   /** How long the first connect (and each redial) may take, in ms. Default 5000. */
   connectTimeout?: number;
-  /**
-   * Largest message accepted, sent or received, in bytes. Default 16 MiB. A message larger than
-   * the server's `max_payload` (1 MiB by default) is sent in parts and put together again.
-   */
-  maxPacketSize?: number;
 }
 
 /** Options with every default filled in. */
@@ -44,12 +39,11 @@ const numbers = [
   "pingInterval",
   "maxPingOut",
   "connectTimeout",
-  "maxPacketSize",
 ] as const;
 const known = [...numbers, "tls", "token", "hosts"];
 
-function invalid(message: string): FlotillaError {
-  return new FlotillaError(message, "INVALID_TRANSPORTER_URL", 500);
+function invalid(message: string): ConfigurationError {
+  return new ConfigurationError(message, "INVALID_TRANSPORTER_URL");
 }
 
 /**
@@ -117,7 +111,6 @@ export function resolveNatsOptions(options: NatsOptions): ResolvedNatsOptions {
     pingInterval: options.pingInterval ?? 10_000,
     maxPingOut: options.maxPingOut ?? 2,
     connectTimeout: options.connectTimeout ?? 5000,
-    maxPacketSize: options.maxPacketSize ?? 16 * 1024 * 1024,
   };
 }
 

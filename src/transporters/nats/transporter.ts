@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
-import { FlotillaError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
 import type { DurableStreams } from "../durable.js";
+import { connectFailed, notConnected, publishFailed } from "../errors.js";
 import type { Transporter, TransporterCapabilities, TransporterContext } from "../transporter.js";
 import {
   PART_HEADER,
@@ -58,7 +58,7 @@ const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
  * @example
  * ```ts
  * const t = new NatsTransporter({ servers: ["127.0.0.1:4222"] });
- * await t.connect({ nodeID: "n1", namespace: "", logger, onMessage: (topic, data) => {} });
+ * await t.connect({ nodeID: "n1", namespace: "", logger, maxPacketSize: 16 << 20, onMessage: () => {} });
  * await t.subscribe("jobs", "workers"); // one member of "workers" gets each message
  * await t.publish("jobs", new TextEncoder().encode("hi"));
  * ```
@@ -100,13 +100,8 @@ export class NatsTransporter implements Transporter {
     try {
       nc = await client.connect(clientOptions(this.options, context));
     } catch (cause) {
-      const servers = this.options.servers.join(", ");
-      throw new FlotillaError(
-        `Could not connect to NATS at ${servers}: ${(cause as Error).message}`,
-        "TRANSPORTER_NOT_CONNECTED",
-        503,
-        { retryable: true, cause, data: { servers: this.options.servers } },
-      );
+      const { servers } = this.options;
+      throw connectFailed(`NATS at ${servers.join(", ")}`, cause, { servers });
     }
     const run: Run = { nc, client, context, logger, assemblers: new Set(), up: true };
     this.#run = run;
@@ -163,17 +158,18 @@ export class NatsTransporter implements Transporter {
 
   /**
    * Puts `data` into the client's buffer, which is written on the next turn of the event loop:
-   * no round trip per message. Fails at once while there is no server.
+   * no round trip per message. Fails at once while there is no server. Over the server's
+   * `max_payload` it goes in parts; its size is transit's to check (`maxPacketSize`).
    */
   publish(topic: string, data: Uint8Array): Promise<void> {
     const run = this.#run;
-    if (run === undefined || !run.up) return Promise.reject(notConnected());
+    if (run === undefined || !run.up) return Promise.reject(notConnected("nats"));
     try {
       const max = run.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
       if (data.length <= max) run.nc.publish(natsSubject(topic), data);
       else this.#publishParts(run, natsSubject(topic), data, max - PART_OVERHEAD);
     } catch (err) {
-      return Promise.reject(err instanceof FlotillaError ? err : publishFailed(err));
+      return Promise.reject(publishFailed("nats", err));
     }
     return SENT;
   }
@@ -181,7 +177,7 @@ export class NatsTransporter implements Transporter {
   /** Durable events of `namespace` on JetStream (`durable.ts`); the server needs `-js`. */
   durableStreams(namespace: string): DurableStreams {
     const run = this.#run;
-    if (run === undefined) throw notConnected();
+    if (run === undefined) throw notConnected("nats");
     const { nc, client, logger } = run;
     const connected = () => this.#run === run && run.up;
     const host = { nc, headers: client.headers, logger, options: this.jetstream, connected };
@@ -189,12 +185,6 @@ export class NatsTransporter implements Transporter {
   }
 
   #publishParts(run: Run, subject: string, data: Uint8Array, size: number): void {
-    const limit = this.options.maxPacketSize;
-    if (data.length > limit) {
-      throw new FlotillaError(`Payload exceeds ${limit} bytes.`, "PACKET_TOO_LARGE", 413, {
-        data: { limit },
-      });
-    }
     const { headers } = run.client;
     const id = `${this.#partPrefix}-${(this.#partSeq++).toString(36)}`;
     const early = partsSubject(subject);
@@ -208,7 +198,8 @@ export class NatsTransporter implements Transporter {
   #open(run: Run, sub: Sub): void {
     const { topic, group } = sub;
     const { onMessage } = run.context;
-    const assembler = new PartAssembler(this.options.maxPacketSize);
+    // No message put together here is larger than the node accepts: refused at its first part.
+    const assembler = new PartAssembler(run.context.maxPacketSize);
     run.assemblers.add(assembler);
     const callback = (err: Error | null, msg: Msg) => {
       if (err !== null) {
@@ -298,19 +289,4 @@ export class NatsTransporter implements Transporter {
     this.#warned.add(key);
     run.logger.warn(fields, message);
   }
-}
-
-function notConnected(): FlotillaError {
-  return new FlotillaError(
-    "The nats transporter has no server right now.",
-    "TRANSPORTER_NOT_CONNECTED",
-    503,
-    { retryable: true },
-  );
-}
-
-/** The client refused a publish: it is closing, or draining. */
-function publishFailed(cause: unknown): FlotillaError {
-  const message = `The nats transporter could not publish: ${(cause as Error).message}`;
-  return new FlotillaError(message, "TRANSPORTER_NOT_CONNECTED", 503, { retryable: true, cause });
 }

@@ -1,5 +1,5 @@
 import type { RedisOptions as ClientOptions } from "ioredis";
-import { FlotillaError } from "../../errors/index.js";
+import { ConfigurationError } from "../../errors/index.js";
 import type { TransporterContext } from "../transporter.js";
 
 /** Settings of the redis transporter; each has a default and a URL parameter of the same name. */
@@ -27,8 +27,8 @@ export interface RedisTransporterOptions {
 const numbers = ["connectTimeout", "maxReconnectWait", "claimIdle", "maxLen"] as const;
 const known = [...numbers, "tls"];
 
-function invalid(message: string): FlotillaError {
-  return new FlotillaError(message, "INVALID_TRANSPORTER_URL", 500);
+function invalid(message: string): ConfigurationError {
+  return new ConfigurationError(message, "INVALID_TRANSPORTER_URL");
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
-import { FlotillaError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
+import { connectFailed } from "../errors.js";
 
 /** Makes a connection (not connected yet) with the transporter's settings; `role` names it. */
 export type ClientFactory = (role: string) => Promise<Redis>;
@@ -26,7 +26,7 @@ export async function openConnection(
     await redis.connect();
   } catch (cause) {
     redis.disconnect();
-    throw notConnected(`Could not connect to Redis: ${(cause as Error).message}`, cause);
+    throw connectFailed("Redis", cause);
   }
   return redis;
 }
@@ -63,11 +63,6 @@ export function pause(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal?.addEventListener("abort", done);
   });
-}
-
-/** The retryable error of a command that could not reach Redis. */
-export function notConnected(message: string, cause?: unknown): FlotillaError {
-  return new FlotillaError(message, "TRANSPORTER_NOT_CONNECTED", 503, { retryable: true, cause });
 }
 
 const corked = new WeakSet<Redis>();

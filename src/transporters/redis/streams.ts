@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { FlotillaError } from "../../errors/index.js";
+import { DurablePublishError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
 import type {
   DeadLetter,
@@ -8,13 +8,8 @@ import type {
   DurableStreams,
   DurableSubscription,
 } from "../durable.js";
-import {
-  type ClientFactory,
-  corkBurst,
-  notConnected,
-  openConnection,
-  whenReady,
-} from "./stream-connection.js";
+import { notConnected } from "../errors.js";
+import { type ClientFactory, corkBurst, openConnection, whenReady } from "./stream-connection.js";
 import {
   type Entry,
   field,
@@ -98,20 +93,20 @@ export class RedisStreams implements DurableStreams {
         ...["XADD", key, "NOMKSTREAM", ...cap, "*", "id", id, "data", toBuffer(data)],
       );
     } catch (cause) {
-      const message = `Redis did not take durable message '${id}': ${(cause as Error).message}`;
-      if (!isReplyError(cause)) throw notConnected(message, cause);
-      throw new FlotillaError(message, "DURABLE_PUBLISH_FAILED", 503, {
-        retryable: true,
+      const text = (cause as Error).message;
+      if (!isReplyError(cause)) {
+        const why = `could not hand durable message '${id}' to Redis (${text})`;
+        throw notConnected("redis", { why, cause });
+      }
+      throw new DurablePublishError(`Redis did not take durable message '${id}': ${text}`, {
         cause,
         data: { messageID: id, stream },
       });
     }
     if (reply === null) {
-      throw new FlotillaError(
+      throw new DurablePublishError(
         `Redis kept no copy of durable message '${id}': no consumer group reads '${stream}' yet (no durable handler of this event has started).`,
-        "DURABLE_PUBLISH_FAILED",
-        503,
-        { retryable: true, data: { messageID: id, stream, reason: "no group" } },
+        { data: { messageID: id, stream, reason: "no group" } },
       );
     }
   }
@@ -194,7 +189,7 @@ export class RedisStreams implements DurableStreams {
   /** The command connection: opened on first use, then reconnecting for ever. */
   #connection(): Promise<Redis> {
     if (this.#closed.signal.aborted) {
-      return Promise.reject(notConnected("The redis transporter is disconnected."));
+      return Promise.reject(notConnected("redis"));
     }
     if (this.#command !== undefined) return Promise.resolve(this.#command);
     this.#opening ??= openConnection(this.settings.client, "streams", this.settings.logger).then(

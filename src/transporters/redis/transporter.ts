@@ -1,8 +1,8 @@
 import type { Redis } from "ioredis";
-import { FlotillaError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
+import { optionalDependency } from "../../util/optional.js";
 import type { DurableStreams } from "../durable.js";
-import { optionalDependency } from "../optional.js";
+import { connectFailed, notConnected, publishFailed } from "../errors.js";
 import type { Transporter, TransporterCapabilities, TransporterContext } from "../transporter.js";
 import { clientOptions, type RedisTransporterOptions } from "./options.js";
 import { RedisStreams } from "./streams.js";
@@ -47,7 +47,7 @@ interface Run {
  * @example
  * ```ts
  * const t = new RedisTransporter({ host: "127.0.0.1", port: 6379 });
- * await t.connect({ nodeID: "n1", namespace: "", logger, onMessage: (topic, data) => {} });
+ * await t.connect({ nodeID: "n1", namespace: "", logger, maxPacketSize: 16 << 20, onMessage: () => {} });
  * await t.subscribe("greetings");
  * await t.publish("greetings", new TextEncoder().encode("hi"));
  * ```
@@ -98,12 +98,7 @@ export class RedisTransporter implements Transporter {
       run.pub.disconnect();
       run.sub.disconnect();
       const where = `${o.host}:${o.port}`;
-      throw new FlotillaError(
-        `Could not connect to Redis at ${where}: ${(cause as Error).message}`,
-        "TRANSPORTER_NOT_CONNECTED",
-        503,
-        { retryable: true, cause, data: { server: where } },
-      );
+      throw connectFailed(`Redis at ${where}`, cause, { server: where });
     }
     run.started = true;
   }
@@ -148,7 +143,7 @@ export class RedisTransporter implements Transporter {
    */
   publish(topic: string, data: Uint8Array): Promise<void> {
     const run = this.#run;
-    if (run === undefined || !run.up) return Promise.reject(notConnected());
+    if (run === undefined || !run.up) return Promise.reject(notConnected("redis"));
     // ioredis sends Buffers as bytes but would turn any other Uint8Array into text.
     const bytes = Buffer.isBuffer(data)
       ? data
@@ -166,7 +161,9 @@ export class RedisTransporter implements Transporter {
         stream.uncork();
       });
     }
-    return run.pub.publish(topic, bytes).then(ignore, publishFailed);
+    return run.pub.publish(topic, bytes).then(ignore, (err: unknown) => {
+      throw publishFailed("redis", err);
+    });
   }
 
   /**
@@ -279,21 +276,3 @@ export class RedisTransporter implements Transporter {
 }
 
 const ignore = (): void => {};
-
-function notConnected(): FlotillaError {
-  return new FlotillaError(
-    "The redis transporter has no server right now.",
-    "TRANSPORTER_NOT_CONNECTED",
-    503,
-    { retryable: true },
-  );
-}
-
-function publishFailed(cause: unknown): never {
-  throw new FlotillaError(
-    `The redis transporter could not publish: ${(cause as Error).message}`,
-    "TRANSPORTER_NOT_CONNECTED",
-    503,
-    { retryable: true, cause },
-  );
-}

@@ -1,6 +1,7 @@
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { FlotillaError } from "../../errors/index.js";
+import { ConfigurationError } from "../../errors/index.js";
+import type { TransporterContext } from "../transporter.js";
 
 /** A host and port to dial. */
 export interface Address {
@@ -31,9 +32,10 @@ export interface TcpOptions {
   udpInterval?: number;
   /** Addresses (`"host:port"`) to dial directly, retried with backoff. Default none. */
   seeds?: readonly string[];
-  /** Largest payload accepted, sent or received, in bytes. Default 16 MiB. */
-  maxPacketSize?: number;
-  /** Bytes queued for one peer before it counts as dead and is dropped. Default 64 MiB. */
+  /**
+   * Bytes queued for one peer before it counts as dead and is dropped. Default 64 MiB, and at
+   * least twice the broker's `maxPacketSize`.
+   */
   maxBufferedBytes?: number;
   /** How long `connect()` waits for the handshakes with the peers found at start. Default 2000. */
   readyTimeout?: number;
@@ -49,6 +51,7 @@ export interface ResolvedTcpOptions {
   dir: string | undefined;
   udp: { address: string; port: number; interval: number } | undefined;
   seeds: Address[];
+  /** The broker's `maxPacketSize`: the largest payload a frame from a peer may carry. */
   maxPacketSize: number;
   maxBufferedBytes: number;
   readyTimeout: number;
@@ -61,7 +64,6 @@ const numbers = [
   "port",
   "udpPort",
   "udpInterval",
-  "maxPacketSize",
   "maxBufferedBytes",
   "readyTimeout",
   "rescanInterval",
@@ -70,8 +72,8 @@ const booleans = ["rendezvous", "udp"] as const;
 const strings = ["host", "dir", "udpAddress"] as const;
 const known = [...numbers, ...booleans, ...strings, "seeds", "hosts"];
 
-function invalid(message: string): FlotillaError {
-  return new FlotillaError(message, "INVALID_TRANSPORTER_URL", 500);
+function invalid(message: string): ConfigurationError {
+  return new ConfigurationError(message, "INVALID_TRANSPORTER_URL");
 }
 
 /**
@@ -135,14 +137,22 @@ export function parseAddress(text: string): Address {
   return { host, port };
 }
 
-/** Fills in the defaults for a node of `namespace`; `env` supplies `FLOTILLA_TCP_DIR`. */
+/**
+ * Fills in the defaults for a node of `context.namespace`, with its `maxPacketSize`; `env`
+ * supplies `FLOTILLA_TCP_DIR`.
+ *
+ * @example
+ * ```ts
+ * resolveTcpOptions({ udp: true }, { namespace: "shop", maxPacketSize: 16 * 1024 * 1024 });
+ * ```
+ */
 export function resolveTcpOptions(
   options: TcpOptions,
-  namespace: string,
+  context: Pick<TransporterContext, "namespace" | "maxPacketSize">,
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedTcpOptions {
+  const { namespace, maxPacketSize } = context;
   const root = options.dir ?? env.FLOTILLA_TCP_DIR ?? path.join(tmpdir(), "flotilla");
-  const maxPacketSize = options.maxPacketSize ?? 16 * MiB;
   return {
     // Loopback unless asked: no port opens to the network by accident, and nodes on one machine
     // meet through the rendezvous directory anyway.

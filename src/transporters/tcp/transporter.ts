@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { type AddressInfo, createServer, type Server } from "node:net";
-import { FlotillaError } from "../../errors/index.js";
+import { nameTooLong, notConnected } from "../errors.js";
 import type { Transporter, TransporterCapabilities, TransporterContext } from "../transporter.js";
 import { FRAME_OVERHEAD, MAX_TOPIC_BYTES } from "./frames.js";
 import { Mesh } from "./mesh.js";
@@ -20,7 +20,6 @@ interface Run {
   readonly mesh: Mesh;
   readonly seeds: Seeds;
   readonly address: Address;
-  readonly maxPacketSize: number;
   rendezvous?: Rendezvous;
   udp?: UdpDiscovery;
 }
@@ -34,7 +33,7 @@ interface Run {
  * @example
  * ```ts
  * const t = new TcpTransporter({ host: "127.0.0.1", udp: false });
- * await t.connect({ nodeID: "n1", namespace: "", logger, onMessage: (topic, data) => {} });
+ * await t.connect({ nodeID: "n1", namespace: "", logger, maxPacketSize: 16 << 20, onMessage: () => {} });
  * await t.subscribe("greetings");
  * await t.publish("greetings", new TextEncoder().encode("hi"));
  * ```
@@ -67,7 +66,7 @@ export class TcpTransporter implements Transporter {
    */
   async connect(context: TransporterContext): Promise<void> {
     if (this.run !== undefined) throw new Error("TcpTransporter is already connected.");
-    const o = resolveTcpOptions(this.options, context.namespace);
+    const o = resolveTcpOptions(this.options, context);
     const logger = context.logger.child({ transporter: "tcp" });
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
@@ -82,6 +81,8 @@ export class TcpTransporter implements Transporter {
     const instance = randomUUID();
     const self = { nodeID: context.nodeID, namespace: context.namespace, host: o.host, port };
     const limits = {
+      // A peer's frame may carry a payload of up to maxPacketSize with its topic; a longer one
+      // is refused from its length prefix alone, before anything is buffered.
       maxFrameLength: o.maxPacketSize + FRAME_OVERHEAD,
       maxBufferedBytes: o.maxBufferedBytes,
       handshakeTimeout: HANDSHAKE_TIMEOUT,
@@ -90,13 +91,7 @@ export class TcpTransporter implements Transporter {
     const seeds = new Seeds(o.seeds, mesh);
     mesh.onSessionDown = (nodeID) => seeds.sessionDown(nodeID);
     server.on("connection", (socket) => mesh.accept(socket));
-    const run: Run = {
-      server,
-      mesh,
-      seeds,
-      address: { host: o.host, port },
-      maxPacketSize: o.maxPacketSize,
-    };
+    const run: Run = { server, mesh, seeds, address: { host: o.host, port } };
     this.run = run;
     const found = (nodeID: string, address: Address) => mesh.discovered(nodeID, address);
     seeds.start();
@@ -157,7 +152,8 @@ export class TcpTransporter implements Transporter {
    * once every connected peer has read the subscription, so their next publish reaches us.
    */
   async subscribe(topic: string, _group?: string): Promise<void> {
-    if (Buffer.byteLength(topic) > MAX_TOPIC_BYTES) throw tooLarge("Topic", MAX_TOPIC_BYTES);
+    if (Buffer.byteLength(topic) > MAX_TOPIC_BYTES)
+      throw nameTooLong("topic", topic, MAX_TOPIC_BYTES);
     // A second call while the first still waits for confirmations waits for the same ones.
     const inFlight = this.announcing.get(topic);
     if (inFlight !== undefined) return inFlight;
@@ -171,12 +167,12 @@ export class TcpTransporter implements Transporter {
 
   /**
    * Sends `data` to every peer subscribed to `topic`, and to this node if it subscribed.
-   * `data` is written as is: do not change it after the call.
+   * `data` is written as is: do not change it after the call. Its size is transit's to check
+   * (`maxPacketSize`); a peer drops the connection of a frame over its own limit.
    */
   async publish(topic: string, data: Uint8Array): Promise<void> {
     const run = this.run;
-    if (run === undefined) throw notConnected();
-    if (data.length > run.maxPacketSize) throw tooLarge("Payload", run.maxPacketSize);
+    if (run === undefined) throw notConnected("tcp");
     const sent = run.mesh.publish(topic, data);
     if (this.subs.has(topic)) {
       // A copy: the local receiver must not see (or make) changes to bytes still being written.
@@ -185,15 +181,4 @@ export class TcpTransporter implements Transporter {
     }
     await sent;
   }
-}
-
-function notConnected(): FlotillaError {
-  const message = "The tcp transporter is not connected.";
-  return new FlotillaError(message, "TRANSPORTER_NOT_CONNECTED", 503, { retryable: true });
-}
-
-function tooLarge(what: string, limit: number): FlotillaError {
-  return new FlotillaError(`${what} exceeds ${limit} bytes.`, "PACKET_TOO_LARGE", 413, {
-    data: { limit },
-  });
 }

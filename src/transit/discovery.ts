@@ -1,13 +1,13 @@
 import { hostname } from "node:os";
-import { send, type TransitCore } from "../transit/core.js";
+import { describeServices } from "../registry/descriptors.js";
+import { send, type TransitCore } from "./core.js";
 import {
   type HeartbeatPacket,
   type InfoPacket,
   PacketType,
   type PingPacket,
   type PongPacket,
-} from "../transit/packets.js";
-import { describeServices } from "./descriptors.js";
+} from "./packets.js";
 
 /** Internal events discovery raises on this node (`$node.connected`, ...). */
 export type InternalEmit = (event: string, payload: unknown) => void;

@@ -1,5 +1,5 @@
-import { FlotillaError } from "../errors/index.js";
-import type { Transporter, TransporterCapabilities, TransporterContext } from "./transporter.js";
+import type { TransporterContext } from "../transporter.js";
+import { MemoryStreamStore } from "./streams.js";
 
 /** What a fault filter decides for one message: `"drop"` it, delay it by N ms, or pass it. */
 export type MemoryFilterVerdict = "drop" | number | undefined;
@@ -8,7 +8,7 @@ export type MemoryFilterVerdict = "drop" | number | undefined;
 export type MemoryFilter = (from: string, to: string, topic: string) => MemoryFilterVerdict;
 
 /** One connected transporter on a bus. */
-interface Member {
+export interface Member {
   readonly nodeID: string;
   /** Members meet only members of their namespace, as separate clusters would. */
   readonly key: string;
@@ -51,6 +51,8 @@ export class MemoryBus {
   private readonly members = new Map<string, Member>();
   private readonly topics = new Map<string, TopicEntry>();
   private readonly links = new Map<Member, Map<Member, Link>>();
+  /** Durable streams per namespace: every node of the namespace on this bus shares them. */
+  private readonly stores = new Map<string, MemoryStreamStore>();
   private filter: MemoryFilter | undefined;
 
   /** @param name For diagnostics; the buses of `memory://name` URLs carry their name. */
@@ -82,6 +84,16 @@ export class MemoryBus {
     );
     for (const member of victims) this.crash(member);
     return victims.length > 0;
+  }
+
+  /** @internal The durable streams of `namespace` on this bus, made on first use. */
+  streams(namespace: string): MemoryStreamStore {
+    let store = this.stores.get(namespace);
+    if (store === undefined) {
+      store = new MemoryStreamStore();
+      this.stores.set(namespace, store);
+    }
+    return store;
   }
 
   private crash(member: Member): void {
@@ -227,6 +239,8 @@ export class MemoryBus {
 
   private remove(member: Member): void {
     member.alive = false;
+    // Durable messages the node held unacknowledged go to another member of their group.
+    this.stores.get(member.context.namespace)?.ownerGone(member);
     this.members.delete(member.key);
     for (const [key, entry] of this.topics) {
       entry.plain.delete(member);
@@ -238,130 +252,4 @@ export class MemoryBus {
       if (entry.plain.size === 0 && entry.groups.size === 0) this.topics.delete(key);
     }
   }
-}
-
-/**
- * A transporter on a {@link MemoryBus}. Subscriptions are kept across reconnects.
- * Capabilities: balancing (groups, round-robin), peer-aware, not durable.
- */
-export class MemoryTransporter implements Transporter {
-  readonly capabilities: TransporterCapabilities = {
-    balancing: true,
-    durable: false,
-    peerAware: true,
-  };
-  private member: Member | undefined;
-  private readonly subscriptions = new Map<string, { topic: string; group: string | undefined }>();
-
-  constructor(readonly bus: MemoryBus) {}
-
-  async connect(context: TransporterContext): Promise<void> {
-    if (this.member !== undefined) throw new Error("MemoryTransporter is already connected.");
-    const member = this.bus.join(context);
-    this.member = member;
-    for (const { topic, group } of this.subscriptions.values()) {
-      this.bus.subscribe(member, topic, group);
-    }
-  }
-
-  async disconnect(): Promise<void> {
-    const member = this.member;
-    this.member = undefined;
-    if (member !== undefined) this.bus.leave(member);
-  }
-
-  /** Vanishes as a crashed node would: what it had in flight is lost, no goodbye. */
-  async kill(): Promise<void> {
-    const member = this.member;
-    this.member = undefined;
-    if (member !== undefined) this.bus.kill(member.nodeID, member.context.namespace);
-  }
-
-  async subscribe(topic: string, group?: string): Promise<void> {
-    this.subscriptions.set(`${group ?? ""}\u0000${topic}`, { topic, group });
-    if (this.member?.alive) this.bus.subscribe(this.member, topic, group);
-  }
-
-  async publish(topic: string, data: Uint8Array): Promise<void> {
-    const member = this.member;
-    if (member === undefined) {
-      throw new FlotillaError(
-        "The memory transporter is not connected.",
-        "TRANSPORTER_NOT_CONNECTED",
-        503,
-        {
-          retryable: true,
-        },
-      );
-    }
-    // A killed node talks into the void, like a crashed process would.
-    if (member.alive) this.bus.publish(member, topic, data);
-  }
-}
-
-/**
- * Makes a transporter on `bus`. Prefer one `new MemoryBus()` per test: nothing leaks between tests.
- *
- * @example
- * ```ts
- * const bus = new MemoryBus();
- * const t = createMemoryTransporter(bus);
- * await t.connect({ nodeID: "n1", namespace: "", logger, onMessage: (topic, data) => {} });
- * ```
- */
-export function createMemoryTransporter(bus: MemoryBus): MemoryTransporter {
-  return new MemoryTransporter(bus);
-}
-
-/** Named buses for the `memory://name` URL form; `memory://` is the process-wide default bus. */
-export class MemoryBusRegistry {
-  private readonly buses = new Map<string, MemoryBus>();
-
-  /** The bus called `name` (`""` is `"default"`), created on first use. */
-  get(name: string): MemoryBus {
-    const key = name === "" ? "default" : name;
-    let bus = this.buses.get(key);
-    if (bus === undefined) {
-      bus = new MemoryBus(key);
-      this.buses.set(key, bus);
-    }
-    return bus;
-  }
-
-  /** Forgets a named bus; transporters already on it keep it. */
-  delete(name: string): boolean {
-    return this.buses.delete(name === "" ? "default" : name);
-  }
-}
-
-/**
- * The buses behind `memory://` URLs. This is the only process-wide state of the memory
- * transporter; tests that need isolation use their own {@link MemoryBus}.
- *
- * @example
- * ```ts
- * memoryBuses.get("bus-a").kill("n2"); // the bus that `memory://bus-a` transporters share
- * ```
- */
-export const memoryBuses = new MemoryBusRegistry();
-
-/**
- * The `memory://` factory: `memory://` joins the default bus, `memory://bus-a` the bus "bus-a".
- *
- * @example
- * ```ts
- * const t = memoryTransporterFromUrl(new URL("memory://bus-a"));
- * ```
- */
-export function memoryTransporterFromUrl(url: URL): MemoryTransporter {
-  const extra = [...url.searchParams.keys()];
-  if (extra.length > 0 || (url.pathname !== "" && url.pathname !== "/")) {
-    throw new FlotillaError(
-      `The memory transporter takes no options or path: '${url.href}'. Use memory://<bus-name>.`,
-      "INVALID_TRANSPORTER_URL",
-      500,
-      { data: { url: url.href } },
-    );
-  }
-  return createMemoryTransporter(memoryBuses.get(decodeURIComponent(url.host)));
 }
