@@ -12,7 +12,7 @@
 import { randomUUID } from "node:crypto";
 import amqplib from "amqplib";
 import { defineService, ServiceBroker } from "flotilla";
-import { deleteDurableNamespace } from "../../test/events/fixtures/amqp-helpers.js";
+import { deleteAmqpNamespace } from "../../test/events/durable/servers.js";
 import { compare, counter, payload, publishAll } from "./lib.js";
 
 const URL_ = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -115,7 +115,7 @@ async function flotilla(round: string, n: number): Promise<number> {
     return Math.round((n * 1000) / (ended - started));
   } finally {
     await Promise.allSettled([emitter.stop(), consumer.stop()]);
-    await deleteDurableNamespace(URL_, namespace, { "order.placed": ["sink"] });
+    await deleteAmqpNamespace(URL_, namespace, { "order.placed": ["sink"] });
   }
 }
 

@@ -20,7 +20,7 @@ import {
 } from "@nats-io/jetstream";
 import { connect, headers } from "@nats-io/transport-node";
 import { defineService, ServiceBroker } from "flotilla";
-import { JetStreamAdmin } from "../../test/events/fixtures/nats-helpers.js";
+import { JetStreamAdmin } from "../../test/events/durable/servers.js";
 import { compare, counter, payload, publishAll } from "./lib.js";
 
 const SERVER = process.env.NATS_SERVER ?? "127.0.0.1:4222";

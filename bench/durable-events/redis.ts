@@ -13,7 +13,7 @@
 import { randomUUID } from "node:crypto";
 import { defineService, ServiceBroker } from "flotilla";
 import { Redis } from "ioredis";
-import { deleteNamespace } from "../../test/events/fixtures/redis-helpers.js";
+import { deleteRedisNamespace } from "../../test/events/durable/servers.js";
 import { compare, counter, payload, publishAll } from "./lib.js";
 
 const PORT = Number(process.env.REDIS_PORT ?? 6379);
@@ -136,7 +136,7 @@ async function flotilla(round: string, n: number): Promise<number> {
     return Math.round((n * 1000) / (ended - started));
   } finally {
     await Promise.allSettled([emitter.stop(), consumer.stop()]);
-    await deleteNamespace(namespace, PORT);
+    await deleteRedisNamespace(namespace, PORT);
   }
 }
 

@@ -1,4 +1,4 @@
-import { createMemoryTransporter, MemoryBus } from "../../src/transporters/memory.js";
+import { createMemoryTransporter, MemoryBus } from "../../src/transporters/memory/index.js";
 import { runTransporterConformance } from "./suite.js";
 
 // One bus per suite; each test runs in its own namespace.

@@ -9,14 +9,14 @@ import {
   runWithout,
   ScopedTransporter,
   until,
-} from "../integration/private-servers-nats-redis.js";
-import { bytes, Probe } from "../transporters/helpers.js";
+} from "../harness/index.js";
+import { bytes, Probe, recordingLogger } from "../transporters/helpers.js";
 import { runTransporterSuite } from "../transporters/suite.js";
 import { runTransporterConformance } from "./suite.js";
 
 // The shared server of this machine (.ci/services.sh starts it). Down means failed, not skipped.
 const url = "nats://127.0.0.1:4222";
-beforeAll(() => requireServer("NATS", 4222));
+beforeAll(() => requireServer("nats"));
 
 runTransporterConformance({ name: "nats://", transporter: () => url });
 
@@ -104,11 +104,29 @@ describe("nats transporter", () => {
       expect(pb.texts("t")[0]).toBe("before");
       expect(Buffer.compare(Buffer.from(pb.received[1]?.data ?? []), big)).toBe(0);
       expect(pb.texts("t")[2]).toBe("after");
-      // Over maxPacketSize (16 MiB by default) is refused before anything is sent.
-      await expect(a.publish("t", new Uint8Array(17 * 1024 * 1024))).rejects.toMatchObject({
-        code: "PACKET_TOO_LARGE",
-        status: 413,
-      });
+    } finally {
+      await Promise.all([a.disconnect(), b.disconnect()]);
+    }
+  });
+
+  it("drops a message in parts over the receiver's maxPacketSize at its first part, and carries on", async () => {
+    const prefix = `partlimit.${process.pid}.${Date.now().toString(36)}.`;
+    const a = new ScopedTransporter(new NatsTransporter(), prefix);
+    const b = new ScopedTransporter(new NatsTransporter(), prefix);
+    const pa = new Probe("a");
+    const { logger, lines } = recordingLogger();
+    const pb = new Probe("b", "test", logger, 2 * 1024 * 1024);
+    await a.connect(pa.context());
+    await b.connect(pb.context());
+    try {
+      await b.subscribe("t");
+      // The sender's limit (16 MiB) lets it go; the receiver's (2 MiB) refuses to put it together.
+      await a.publish("t", new Uint8Array(3 * 1024 * 1024));
+      await a.publish("t", bytes("after"));
+      await pb.until(() => pb.received.length === 1, "the message after");
+      expect(pb.texts("t")).toEqual(["after"]);
+      const warnings = lines.filter((l) => l.level === 40).map((l) => l.msg);
+      expect(warnings).toEqual(["Dropped a message sent in parts: too large"]);
     } finally {
       await Promise.all([a.disconnect(), b.disconnect()]);
     }
@@ -132,6 +150,7 @@ describe("nats transporter", () => {
     expect(assembler.add("s1-2 0 2 150", new Uint8Array(100))).toBeUndefined();
     expect(assembler.pending).toBe(1);
     expect(assembler.add("s1-3 0 2 4096", new Uint8Array(10))).toBe("too large");
+    expect(assembler.add("s1-3 1 2 4096", new Uint8Array(10))).toBeUndefined(); // quietly
     expect(assembler.add("s1-4 zero", new Uint8Array(10))).toBe("malformed");
   });
 
@@ -148,7 +167,7 @@ describe("nats transporter", () => {
       const big = (i: number) => Buffer.alloc(1536 * 1024, i);
       for (let i = 0; i < 12; i++) await publisher!.t.publish("jobs", big(i));
       const received = () => members.flatMap((m) => m.probe.received);
-      await until(() => received().length >= 12, 5_000, "twelve messages");
+      await until(() => received().length >= 12, { message: "twelve messages" });
       const firstBytes = received()
         .map((r) => r.data[0])
         .sort((a, b) => (a ?? 0) - (b ?? 0));

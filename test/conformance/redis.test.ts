@@ -1,18 +1,13 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { resolveTransporter } from "../../src/transporters/index.js";
 import { parseRedisUrl, RedisTransporter } from "../../src/transporters/redis/index.js";
-import {
-  peerAwareTests,
-  requireServer,
-  runWithout,
-  ScopedTransporter,
-} from "../integration/private-servers-nats-redis.js";
+import { peerAwareTests, requireServer, runWithout, ScopedTransporter } from "../harness/index.js";
 import { bytes, Probe } from "../transporters/helpers.js";
 import { runTransporterSuite } from "../transporters/suite.js";
 import { runTransporterConformance } from "./suite.js";
 
 // The shared server of this machine (.ci/services.sh starts it). Down means failed, not skipped.
-beforeAll(() => requireServer("Redis", 6379));
+beforeAll(() => requireServer("redis"));
 
 runTransporterConformance({ name: "redis://", transporter: () => "redis://127.0.0.1:6379" });
 

@@ -31,6 +31,7 @@ export function echoService(nodeTag: string, gate = new Gate()) {
       size: {
         handler: (ctx: Context) => ({ length: String(ctx.params.blob).length, node: nodeTag }),
       },
+      grow: { handler: (ctx: Context) => "x".repeat(Number(ctx.params.length)) },
       ctx: {
         handler: (ctx: Context) => ({
           meta: ctx.meta,

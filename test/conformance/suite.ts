@@ -1,6 +1,7 @@
 import {
   type BrokerOptions,
   defineService,
+  PacketTooLargeError,
   RequestTimeoutError,
   ServiceBroker,
   ServiceNotAvailableError,
@@ -9,6 +10,7 @@ import {
 } from "flotilla";
 import { crashNode, waitForEvent } from "flotilla/testing";
 import { afterEach, describe, expect, it } from "vitest";
+import { until } from "../harness/index.js";
 import { echoService, Gate, listenerService, OutOfStockError, relay } from "./services.js";
 
 /** How the suite gets transporters for one transporter kind. */
@@ -89,6 +91,64 @@ export function runTransporterConformance(target: ConformanceTarget): void {
       });
       const back = await client.call<{ params: { blob: string } }>("echo.say", { blob });
       expect(back.params.blob.length).toBe(blob.length);
+    });
+
+    /** A client and a server, both with this `maxPacketSize`, the server with `echo` and `mail`. */
+    const limited = async (limit: number, log: string[] = []) => {
+      const server = node("server", { maxPacketSize: limit });
+      server.createService(echoService("server"));
+      server.createService(listenerService("mail", "server", log));
+      const client = node("client", { maxPacketSize: limit });
+      await Promise.all([server.start(), client.start()]);
+      await client.waitForServices("echo", 5_000);
+      await waitForListeners(client, [server]);
+      return { server, client };
+    };
+    // Over NATS's default max_payload (1 MiB), so a packet near the limit travels in parts.
+    const limit = 3 * 1024 * 1024;
+
+    test("carries a packet just under maxPacketSize both ways", async () => {
+      const { client } = await limited(limit);
+      // A packet's envelope (IDs, meta, header) is well under 4 KiB.
+      const fits = "x".repeat(limit - 4096);
+      const back = await client.call<{ params: { blob: string } }>("echo.say", { blob: fits });
+      expect(back.params.blob.length).toBe(fits.length);
+    });
+
+    test("refuses a call over maxPacketSize before it leaves: the caller gets PACKET_TOO_LARGE", async () => {
+      const { client } = await limited(limit);
+      const call = await client
+        .call("echo.size", { blob: "x".repeat(limit) })
+        .catch((e: unknown) => e);
+      expect(call).toBeInstanceOf(PacketTooLargeError);
+      expect(call).toMatchObject({
+        code: "PACKET_TOO_LARGE",
+        status: 413,
+        retryable: false,
+        data: { limit },
+      });
+      await expect(client.call("echo.say", { ok: 1 })).resolves.toMatchObject({
+        params: { ok: 1 },
+      });
+    });
+
+    test("refuses an answer over maxPacketSize on the server, which tells the caller PACKET_TOO_LARGE", async () => {
+      const { client } = await limited(limit);
+      await expect(
+        client.call("echo.grow", { length: limit }, { timeout: 5_000 }),
+      ).rejects.toMatchObject({ code: "PACKET_TOO_LARGE" });
+    });
+
+    test("refuses an event over maxPacketSize before it leaves: emit rejects with PACKET_TOO_LARGE", async () => {
+      const log: string[] = [];
+      const { client } = await limited(limit, log);
+      await expect(
+        client.emit("order.placed", { id: 1, blob: "x".repeat(limit) }),
+      ).rejects.toMatchObject({ code: "PACKET_TOO_LARGE", status: 413 });
+      // Nothing of it reached the server, and the next event does.
+      await client.emit("order.placed", { id: 2 });
+      await until(() => log.length === 1);
+      expect(log).toEqual(["mail@server:order.placed:2"]);
     });
 
     test("answers 1,000 concurrent calls in flight, each with its own result", async () => {
@@ -309,15 +369,6 @@ export function runTransporterConformance(target: ConformanceTarget): void {
       });
     });
   });
-}
-
-/** Polls a condition on the next turns of the event loop, up to a deadline. */
-export async function until(condition: () => boolean, timeout = 5_000): Promise<void> {
-  const end = Date.now() + timeout;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** Waits until `count` other nodes have announced started services. */

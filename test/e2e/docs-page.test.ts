@@ -3,7 +3,7 @@ import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, type Gateway } from "../../src/gateway/index.js";
 import { users } from "../gateway/fixtures.js";
-import { testBroker } from "../helpers.js";
+import { startBroker } from "../helpers.js";
 
 // The /docs page in a real headless Chromium (Debian's, installed by .ci/run): it renders the
 // OpenAPI document from local files only, and its "try it" form calls the API.
@@ -39,9 +39,7 @@ describe.skipIf(!available)(
   "the /docs page in a browser (skipped here: no /usr/bin/chromium)",
   () => {
     it("renders every route from local files, and its form calls the API", async () => {
-      const broker = testBroker();
-      broker.createService(users);
-      await broker.start();
+      const broker = await startBroker(users);
       gateway = await createGateway(broker, {
         port: 0,
         host: "127.0.0.1",

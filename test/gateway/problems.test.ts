@@ -86,45 +86,40 @@ describe("gateway error answers", () => {
     });
   });
 
-  it("answers malformed JSON with 400 and a body that is not an object with 400", async () => {
-    const { gateway } = await setup();
-    const bad = await gateway.app.inject({
-      method: "POST",
-      url: "/users",
+  it.each([
+    {
+      what: "malformed JSON",
       headers: { "content-type": "application/json" },
       payload: "{nope",
-    });
-    expect(bad.statusCode).toBe(400);
-    expect(bad.headers["content-type"]).toBe(PROBLEM);
-    expect(bad.json()).toMatchObject({ code: "INVALID_BODY", status: 400 });
-    const array = await gateway.app.inject({ method: "POST", url: "/users", payload: [1, 2] });
-    expect(array.statusCode).toBe(400);
-    expect(array.json().code).toBe("INVALID_BODY");
-  });
-
-  it("answers a body over the limit with 413", async () => {
-    const { gateway } = await setup({ bodyLimit: 64 });
-    const res = await gateway.app.inject({
-      method: "POST",
-      url: "/users",
+      problem: { status: 400, code: "INVALID_BODY" },
+    },
+    {
+      what: "a body that is not an object",
+      payload: [1, 2],
+      problem: { status: 400, code: "INVALID_BODY" },
+    },
+    {
+      what: "a body over the limit",
+      options: { bodyLimit: 64 },
       payload: { name: "x".repeat(100), email: "a@b.co" },
-    });
-    expect(res.statusCode).toBe(413);
-    expect(res.headers["content-type"]).toBe(PROBLEM);
-    expect(res.json()).toMatchObject({ code: "PAYLOAD_TOO_LARGE", title: "Payload Too Large" });
-  });
-
-  it("answers an unsupported content type with 415", async () => {
-    const { gateway } = await setup();
-    const res = await gateway.app.inject({
-      method: "POST",
-      url: "/users",
+      problem: { status: 413, code: "PAYLOAD_TOO_LARGE", title: "Payload Too Large" },
+    },
+    {
+      what: "an unsupported content type",
       headers: { "content-type": "application/xml" },
       payload: "<user/>",
-    });
-    expect(res.statusCode).toBe(415);
-    expect(res.json().code).toBe("UNSUPPORTED_MEDIA_TYPE");
-  });
+      problem: { status: 415, code: "UNSUPPORTED_MEDIA_TYPE" },
+    },
+  ])(
+    "answers $what with $problem.status $problem.code",
+    async ({ options, headers, payload, problem }) => {
+      const { gateway } = await setup(options);
+      const res = await gateway.app.inject({ method: "POST", url: "/users", headers, payload });
+      expect(res.statusCode).toBe(problem.status);
+      expect(res.headers["content-type"]).toBe(PROBLEM);
+      expect(res.json()).toMatchObject(problem);
+    },
+  );
 
   it("answers a bad percent-encoding in the path with 400", async () => {
     const { gateway } = await setup();
@@ -133,27 +128,26 @@ describe("gateway error answers", () => {
     expect(res.headers["content-type"]).toBe(PROBLEM);
   });
 
-  it("reuses a sane x-request-id as the call's requestID and sends it back", async () => {
+  it.each([
+    {
+      what: "reuses a sane x-request-id as the call's requestID",
+      sent: "abc-123",
+      back: /^abc-123$/,
+    },
+    {
+      what: "replaces an unsafe x-request-id with a fresh one",
+      sent: "<script>",
+      back: /^[0-9a-f-]{36}$/,
+    },
+  ])("$what and sends it back", async ({ sent, back }) => {
     const { gateway } = await setup();
     const res = await gateway.app.inject({
       method: "POST",
       url: "/echo/1",
-      headers: { "x-request-id": "abc-123" },
+      headers: { "x-request-id": sent },
       payload: {},
     });
-    expect(res.headers["x-request-id"]).toBe("abc-123");
-    expect(res.json().requestID).toBe("abc-123");
-  });
-
-  it("replaces an unsafe x-request-id with a fresh one", async () => {
-    const { gateway } = await setup();
-    const res = await gateway.app.inject({
-      method: "POST",
-      url: "/echo/1",
-      headers: { "x-request-id": "<script>" },
-      payload: {},
-    });
-    expect(res.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.headers["x-request-id"]).toMatch(back);
     expect(res.json().requestID).toBe(res.headers["x-request-id"]);
   });
 

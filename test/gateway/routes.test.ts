@@ -2,31 +2,71 @@ import { describe, expect, it } from "vitest";
 import { faults, setup, users } from "./fixtures.js";
 
 describe("gateway routes", () => {
-  it("routes a rest declaration to its action and answers JSON", async () => {
+  it.each([
+    {
+      what: "routes a rest declaration to its action and answers JSON",
+      request: { method: "GET", url: "/users/42" },
+      status: 200,
+      headers: { "content-type": "application/json; charset=utf-8" },
+      json: { id: 42, name: "Ada" },
+    },
+    {
+      what: "prefers a literal path segment over a parameter",
+      request: { method: "GET", url: "/users/me" },
+      status: 200,
+      json: { me: null },
+    },
+    {
+      what: "serves HEAD from GET routes",
+      request: { method: "HEAD", url: "/users/1" },
+      status: 200,
+      body: "",
+    },
+    {
+      what: "accepts urlencoded form bodies",
+      request: {
+        method: "POST",
+        url: "/users",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        payload: "name=Ada&email=ada%40example.com",
+      },
+      status: 200,
+      json: { id: 7, name: "Ada", email: "ada@example.com" },
+    },
+    {
+      what: "answers 204 when the action returns nothing",
+      request: { method: "DELETE", url: "/users/3" },
+      status: 204,
+      body: "",
+    },
+    {
+      what: "only exposes published actions; others are 404",
+      request: { method: "GET", url: "/internal" },
+      status: 404,
+      headers: { "content-type": "application/problem+json; charset=utf-8" },
+      problem: { status: 404, code: "NOT_FOUND" },
+    },
+    {
+      what: "answers 405 with Allow when the path exists for other methods",
+      request: { method: "PATCH", url: "/users/1" },
+      status: 405,
+      headers: { allow: "GET, PUT, DELETE, HEAD" },
+      problem: { code: "METHOD_NOT_ALLOWED" },
+    },
+  ] as const)("$what", async ({ request, status, ...expected }) => {
     const { gateway } = await setup();
-    const res = await gateway.app.inject({ method: "GET", url: "/users/42" });
-    expect(res.statusCode).toBe(200);
-    expect(res.headers["content-type"]).toBe("application/json; charset=utf-8");
-    expect(res.json()).toEqual({ id: 42, name: "Ada" });
-  });
-
-  it("prefers a literal path segment over a parameter", async () => {
-    const { gateway } = await setup();
-    const res = await gateway.app.inject({ method: "GET", url: "/users/me" });
-    expect(res.json()).toEqual({ me: null });
+    const res = await gateway.app.inject(request);
+    expect(res.statusCode).toBe(status);
+    if (expected.headers !== undefined) expect(res.headers).toMatchObject(expected.headers);
+    if (expected.body !== undefined) expect(res.body).toBe(expected.body);
+    if (expected.json !== undefined) expect(res.json()).toEqual(expected.json);
+    if (expected.problem !== undefined) expect(res.json()).toMatchObject(expected.problem);
   });
 
   it("mounts routes under the prefix and ignores a trailing slash", async () => {
     const { gateway } = await setup({ prefix: "api/" });
     expect((await gateway.app.inject({ url: "/api/users/1/" })).statusCode).toBe(200);
     expect((await gateway.app.inject({ url: "/users/1" })).statusCode).toBe(404);
-  });
-
-  it("serves HEAD from GET routes", async () => {
-    const { gateway } = await setup();
-    const res = await gateway.app.inject({ method: "HEAD", url: "/users/1" });
-    expect(res.statusCode).toBe(200);
-    expect(res.body).toBe("");
   });
 
   it("merges query, body and path params, the path winning, then the body", async () => {
@@ -39,17 +79,6 @@ describe("gateway routes", () => {
     expect(res.json().params).toEqual({ id: "7", q: "a", x: "body", y: true });
   });
 
-  it("accepts urlencoded form bodies", async () => {
-    const { gateway } = await setup();
-    const res = await gateway.app.inject({
-      method: "POST",
-      url: "/users",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      payload: "name=Ada&email=ada%40example.com",
-    });
-    expect(res.json()).toEqual({ id: 7, name: "Ada", email: "ada@example.com" });
-  });
-
   it("lets the action's schema coerce and default query values", async () => {
     const { gateway } = await setup();
     expect((await gateway.app.inject({ url: "/users?limit=5&q=x" })).json()).toEqual({
@@ -57,13 +86,6 @@ describe("gateway routes", () => {
       q: "x",
     });
     expect((await gateway.app.inject({ url: "/users" })).json()).toEqual({ limit: 10, q: null });
-  });
-
-  it("answers 204 when the action returns nothing", async () => {
-    const { gateway } = await setup();
-    const res = await gateway.app.inject({ method: "DELETE", url: "/users/3" });
-    expect(res.statusCode).toBe(204);
-    expect(res.body).toBe("");
   });
 
   it("wraps results as { code: 0, data } when asked", async () => {
@@ -76,14 +98,6 @@ describe("gateway routes", () => {
       code: 0,
       data: null,
     });
-  });
-
-  it("only exposes published actions; others are 404", async () => {
-    const { gateway } = await setup();
-    const res = await gateway.app.inject({ url: "/internal" });
-    expect(res.statusCode).toBe(404);
-    expect(res.headers["content-type"]).toBe("application/problem+json; charset=utf-8");
-    expect(res.json()).toMatchObject({ status: 404, code: "NOT_FOUND" });
   });
 
   it("routes aliases to any callable action, with their own settings", async () => {
@@ -101,14 +115,6 @@ describe("gateway routes", () => {
     expect(login.statusCode).toBe(201);
     expect(login.json()).toEqual({ token: "t-ada" });
     expect((await gateway.app.inject({ url: "/secret" })).json()).toBe("secret");
-  });
-
-  it("answers 405 with Allow when the path exists for other methods", async () => {
-    const { gateway } = await setup();
-    const res = await gateway.app.inject({ method: "PATCH", url: "/users/1" });
-    expect(res.statusCode).toBe(405);
-    expect(res.headers.allow).toBe("GET, PUT, DELETE, HEAD");
-    expect(res.json().code).toBe("METHOD_NOT_ALLOWED");
   });
 
   it("adds routes of services that start later, without a restart", async () => {

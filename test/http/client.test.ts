@@ -8,8 +8,9 @@ import {
   ServiceNotAvailableError,
 } from "flotilla";
 import { createTestBroker } from "flotilla/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createHttpClient, type HttpClient, HttpError } from "../../src/http/index.js";
+import { until } from "../harness/index.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
 
@@ -23,6 +24,8 @@ interface Upstream {
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
@@ -65,6 +68,33 @@ function client(options: Parameters<typeof createHttpClient>[0]): HttpClient {
   const c = createHttpClient({ retryDelay: 5, ...options });
   cleanups.push(() => c.close());
   return c;
+}
+
+/**
+ * A fake clock for the client's waits (its backoff and its deadline timers; the sockets stay
+ * real), and no jitter: each backoff wait is its whole `retryDelay * 2^attempt`.
+ */
+function fakeClock(): void {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+  vi.spyOn(Math, "random").mockReturnValue(1);
+}
+
+/** Hits on `path` so far. */
+const hitsOf = (up: Upstream, path: string) => up.hits.get(path) ?? 0;
+
+/**
+ * Checks that `path` is hit again only once each wait of `waits` (ms) has passed on the fake
+ * clock: after each hit, one ms short of the wait nothing is sent; at the wait, the next hit comes.
+ */
+async function expectRetriesAfter(up: Upstream, path: string, waits: number[]): Promise<void> {
+  for (const [i, wait] of waits.entries()) {
+    await until(() => hitsOf(up, path) === i + 1, { message: `hit ${i + 1} of ${path}` });
+    await vi.advanceTimersByTimeAsync(wait - 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(hitsOf(up, path)).toBe(i + 1);
+    await vi.advanceTimersByTimeAsync(1);
+  }
+  await until(() => hitsOf(up, path) === waits.length + 1, { message: `the last hit of ${path}` });
 }
 
 const json = (
@@ -134,23 +164,35 @@ describe("HTTP client", () => {
     await expect(http.get("/missing")).rejects.toMatchObject({ code: "HTTP_404", status: 404 });
   });
 
-  it("retries idempotent requests on 502/503/504 with backoff", async () => {
+  it("retries idempotent requests on 502/503/504 with backoff, or after Retry-After", async () => {
+    const answers = [
+      [503, { "retry-after": "1" }],
+      [502, {}],
+      [504, {}],
+    ] as const;
     const up = await upstream({
-      "/flaky": (_req, res) =>
-        (up.hits.get("/flaky") ?? 0) < 3
-          ? json(res, 503, {}, { "retry-after": "0" })
-          : json(res, 200, { ok: true }),
+      "/flaky": (_req, res) => {
+        const [status, headers] = answers[hitsOf(up, "/flaky") - 1] ?? [200, {}];
+        json(res, status, status === 200 ? { ok: true } : {}, headers);
+      },
     });
-    const http = client({ baseUrl: up.url, retries: 3 });
-    expect(await http.get("/flaky")).toEqual({ ok: true });
-    expect(up.hits.get("/flaky")).toBe(3);
+    fakeClock();
+    const http = client({ baseUrl: up.url, retries: 3, retryDelay: 100 });
+    const answer = http.get("/flaky");
+    // Retry-After: 1 s; then backoff doubling from 100 ms (attempts 1 and 2).
+    await expectRetriesAfter(up, "/flaky", [1_000, 200, 400]);
+    expect(await answer).toEqual({ ok: true });
+    expect(hitsOf(up, "/flaky")).toBe(4);
   });
 
   it("gives up after the retries with the last answer", async () => {
     const up = await upstream({ "/down": (_req, res) => json(res, 502, {}) });
-    const http = client({ baseUrl: up.url, retries: 2 });
-    await expect(http.delete("/down")).rejects.toMatchObject({ code: "HTTP_502", retryable: true });
-    expect(up.hits.get("/down")).toBe(3);
+    fakeClock();
+    const http = client({ baseUrl: up.url, retries: 2, retryDelay: 100 });
+    const failed = http.delete("/down").catch((e: unknown) => e);
+    await expectRetriesAfter(up, "/down", [100, 200]);
+    expect(await failed).toMatchObject({ code: "HTTP_502", retryable: true });
+    expect(hitsOf(up, "/down")).toBe(3);
   });
 
   it("does not retry a POST that reached the server", async () => {
@@ -164,14 +206,17 @@ describe("HTTP client", () => {
     expect(up.hits.get("/pay")).toBe(5);
   });
 
-  it("retries a GET whose connection broke", async () => {
+  it("retries a GET whose connection broke, after its backoff", async () => {
     const up = await upstream({
       "/reset": (req, res) =>
-        (up.hits.get("/reset") ?? 0) === 1 ? req.socket.destroy() : json(res, 200, "ok"),
+        hitsOf(up, "/reset") === 1 ? req.socket.destroy() : json(res, 200, "ok"),
     });
-    const http = client({ baseUrl: up.url });
-    expect(await http.get("/reset")).toBe("ok");
-    expect(up.hits.get("/reset")).toBe(2);
+    fakeClock();
+    const http = client({ baseUrl: up.url, retryDelay: 100 });
+    const answer = http.get("/reset");
+    await expectRetriesAfter(up, "/reset", [100]);
+    expect(await answer).toBe("ok");
+    expect(hitsOf(up, "/reset")).toBe(2);
   });
 
   it("maps a refused connection to ServiceNotAvailableError", async () => {
@@ -189,14 +234,22 @@ describe("HTTP client", () => {
     });
   });
 
-  it("maps a request that outlives its budget to RequestTimeoutError", async () => {
+  it("maps a request that outlives its budget to RequestTimeoutError, at the budget", async () => {
     const up = await upstream({ "/hang": () => {} });
+    fakeClock();
     const http = client({ baseUrl: up.url, timeout: 100 });
-    const started = Date.now();
-    const err = await http.get("/hang").catch((e: unknown) => e);
+    let settled = false;
+    const failed = http.get("/hang").catch((e: unknown) => e);
+    void failed.then(() => {
+      settled = true;
+    });
+    await until(() => hitsOf(up, "/hang") === 1, { message: "the request to arrive" });
+    await vi.advanceTimersByTimeAsync(99);
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    const err = await failed;
     expect(err).toBeInstanceOf(RequestTimeoutError);
     expect(err).toMatchObject({ code: "REQUEST_TIMEOUT", status: 504 });
-    expect(Date.now() - started).toBeLessThan(2_000);
   });
 
   it("rejects with the reason when the caller aborts", async () => {

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../harness/index.js";
 
 // Runs the built `flotilla` command (npm test builds dist/ first) as a user would, in separate
 // processes over the default tcp:// transporter, in a private rendezvous directory.
@@ -57,15 +57,6 @@ function runService(file: string, nodeID: string, extra: string[] = []): Promise
 }
 
 const services: ChildProcess[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 beforeAll(async () => {
   services.push(await runService("examples/hello/math.ts", "cli-math"));

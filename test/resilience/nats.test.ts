@@ -1,7 +1,11 @@
+import { beforeAll } from "vitest";
+import { requireServer, SHARED } from "../harness/index.js";
 import { runResilienceScenarios } from "./suite.js";
+
+beforeAll(() => requireServer("nats"));
 
 runResilienceScenarios({
   name: "nats://",
-  transporter: () => "nats://127.0.0.1:4222",
+  transporter: () => SHARED.nats.url,
   noticeWithin: 1_500,
 });

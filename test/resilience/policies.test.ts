@@ -14,29 +14,37 @@ import { backoffDelay } from "../../src/middleware/resilience/backoff.js";
 import { CircuitBreaker } from "../../src/middleware/resilience/breaker.js";
 import { Bulkhead } from "../../src/middleware/resilience/bulkhead.js";
 import { startHealthServer } from "../../src/observability/health-server.js";
-import { until } from "../conformance/suite.js";
-import { deferred, testBroker } from "../helpers.js";
+import { until } from "../harness/index.js";
+import { deferred, startBroker, testBroker } from "../helpers.js";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 
 afterEach(() => {
   vi.useRealTimers();
+  vi.restoreAllMocks();
 });
 
 describe("circuit breaker", () => {
-  it("opens past the failure share, lets one probe through after the wait, and closes on success", () => {
+  /** A breaker (window 1 s, half-open after 100 ms) on a clock the test sets with `at(ms)`. */
+  function breakerAt(minRequests: number) {
     let now = 0;
-    const breaker = new CircuitBreaker(
-      { minRequests: 4, threshold: 0.5, windowTime: 1000, halfOpenAfter: 100 },
-      () => now,
-    );
+    const options = { minRequests, threshold: 0.5, windowTime: 1000, halfOpenAfter: 100 };
+    const breaker = new CircuitBreaker(options, () => now);
+    const at = (ms: number) => {
+      now = ms;
+    };
+    return { breaker, at };
+  }
+
+  it("opens past the failure share, lets one probe through after the wait, and closes on success", () => {
+    const { breaker, at } = breakerAt(4);
     breaker.record(true);
     breaker.record(false);
     expect(breaker.record(false)).toBeUndefined(); // 2 of 3: not enough calls yet
     expect(breaker.record(false)).toBe("open"); // 3 of 4 failed
     expect(breaker.allows()).toBe(false);
-    now = 150;
+    at(150);
     expect(breaker.allows()).toBe(true); // the probe
     expect(breaker.state).toBe("half-open");
     expect(breaker.allows()).toBe(false); // only one probe at a time
@@ -45,17 +53,13 @@ describe("circuit breaker", () => {
   });
 
   it("opens again when the probe fails, and forgets failures that left the window", () => {
-    let now = 0;
-    const breaker = new CircuitBreaker(
-      { minRequests: 2, threshold: 0.5, windowTime: 1000, halfOpenAfter: 100 },
-      () => now,
-    );
+    const { breaker, at } = breakerAt(2);
     breaker.record(false);
-    now = 2000; // the first failure is out of the window
+    at(2000); // the first failure is out of the window
     expect(breaker.record(true)).toBeUndefined();
     expect(breaker.state).toBe("closed");
     expect(breaker.record(false)).toBe("open"); // 1 of 2 failed: the threshold is reached
-    now = 2200;
+    at(2200);
     expect(breaker.allows()).toBe(true);
     expect(breaker.record(false)).toBe("open");
     expect(breaker.allows()).toBe(false);
@@ -136,7 +140,7 @@ describe("bulkhead", () => {
 });
 
 describe("retries, fallbacks and timeouts", () => {
-  it("retries an idempotent action after retryable errors, not other actions or errors", async () => {
+  it("retries an idempotent action after retryable errors and its backoff, not other actions or errors", async () => {
     const broker = testBroker();
     let flaky = 0;
     let strict = 0;
@@ -146,7 +150,7 @@ describe("retries, fallbacks and timeouts", () => {
         actions: {
           flaky: {
             idempotent: true,
-            retry: { retries: 3, delay: 1 },
+            retry: { retries: 3, delay: 100 },
             handler() {
               flaky += 1;
               if (flaky < 3) throw new FlotillaError("busy", "BUSY", 503, { retryable: true });
@@ -164,19 +168,34 @@ describe("retries, fallbacks and timeouts", () => {
       }),
     );
     await broker.start();
-    await expect(broker.call("svc.flaky")).resolves.toBe(3);
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    vi.spyOn(Math, "random").mockReturnValue(1); // no jitter: each wait is its whole ceiling
+    const answer = broker.call("svc.flaky");
+    // Attempts at 0, 100 and 300 ms on the fake clock: the waits double from `delay`.
+    for (const [advance, attempts] of [
+      [0, 1],
+      [99, 1],
+      [1, 2],
+      [199, 2],
+      [1, 3],
+    ] as const) {
+      await vi.advanceTimersByTimeAsync(advance);
+      expect(flaky).toBe(attempts);
+    }
+    await expect(answer).resolves.toBe(3);
     await expect(broker.call("svc.strict")).rejects.toMatchObject({ code: "BUSY" });
     expect(strict).toBe(1);
-    await expect(broker.call("svc.strict", {}, { retries: 2 })).rejects.toMatchObject({
-      code: "BUSY",
-    });
+    const retried = broker.call("svc.strict", {}, { retries: 2 }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(49);
+    expect(strict).toBe(2); // the default first wait is 50 ms
+    await vi.advanceTimersByTimeAsync(1 + 100);
+    expect(await retried).toMatchObject({ code: "BUSY" });
     expect(strict).toBe(4);
     await expect(broker.call("svc.invalid", { n: "x" })).rejects.toBeInstanceOf(ValidationError);
   });
 
   it("answers with a fallback per action or per call, but never hides invalid params", async () => {
-    const broker = testBroker();
-    broker.createService(
+    const broker = await startBroker(
       defineService({
         name: "recs",
         actions: {
@@ -191,7 +210,6 @@ describe("retries, fallbacks and timeouts", () => {
         },
       }),
     );
-    await broker.start();
     await expect(broker.call("recs.forUser", { id: 1 })).resolves.toEqual({
       items: [],
       reason: "model offline",
@@ -206,19 +224,10 @@ describe("retries, fallbacks and timeouts", () => {
   });
 
   it("times a local handler out at the call's deadline", async () => {
-    const broker = testBroker();
-    broker.createService(
-      defineService({
-        name: "t",
-        actions: {
-          slow: {
-            timeout: 20,
-            handler: () => new Promise((r) => setTimeout(() => r("late"), 200)),
-          },
-        },
-      }),
+    const late = () => new Promise((r) => setTimeout(() => r("late"), 200));
+    const broker = await startBroker(
+      defineService({ name: "t", actions: { slow: { timeout: 20, handler: late } } }),
     );
-    await broker.start();
     await expect(broker.call("t.slow")).rejects.toBeInstanceOf(RequestTimeoutError);
   });
 });

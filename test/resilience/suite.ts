@@ -1,7 +1,7 @@
 import { type BrokerOptions, RequestTimeoutError, ServiceBroker } from "flotilla";
 import { crashNode } from "flotilla/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { until } from "../conformance/suite.js";
+import { until } from "../harness/index.js";
 import { workService } from "./services.js";
 
 /** The transport the resilience scenarios run on. */
@@ -163,19 +163,29 @@ export function runResilienceScenarios(target: ResilienceTarget): void {
             .length === 2,
       );
 
-      for (let i = 0; i < 8; i++) await client.call("work.run").catch(() => undefined);
-      await until(() => events.includes(`$circuit-breaker.opened:${bad.nodeID}`));
+      // Calls keep coming until the failing instance's breaker opens (4 failures at the least;
+      // how the calls spread depends on the registry's order, which heartbeats may reshuffle).
+      await until(
+        async () => {
+          await client.call("work.run").catch(() => undefined);
+          return events.includes(`$circuit-breaker.opened:${bad.nodeID}`);
+        },
+        { interval: 0, message: "the breaker to open" },
+      );
       const whileOpen = await Promise.all(
         Array.from({ length: 10 }, () => client.call<string>("work.run")),
       );
       expect(new Set(whileOpen)).toEqual(new Set(["good"]));
 
       broken.failing = false;
-      const deadline = Date.now() + 5_000;
-      while (!events.includes(`$circuit-breaker.closed:${bad.nodeID}`) && Date.now() < deadline) {
-        await client.call("work.run").catch(() => undefined);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      // Calls keep coming until one probe gets through to the recovered instance.
+      await until(
+        async () => {
+          await client.call("work.run").catch(() => undefined);
+          return events.includes(`$circuit-breaker.closed:${bad.nodeID}`);
+        },
+        { interval: 20, message: "the breaker to close" },
+      );
       expect(events).toContain(`$circuit-breaker.half-opened:${bad.nodeID}`);
       expect(events).toContain(`$circuit-breaker.closed:${bad.nodeID}`);
       const after = await Promise.all(

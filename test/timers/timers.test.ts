@@ -3,8 +3,8 @@ import { createTestCluster } from "flotilla/testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseCron } from "../../src/timers/cron.js";
 import { parseDuration } from "../../src/timers/duration.js";
-import { until } from "../conformance/suite.js";
-import { deferred, testBroker } from "../helpers.js";
+import { until } from "../harness/index.js";
+import { deferred, startBroker, testBroker } from "../helpers.js";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -42,8 +42,7 @@ describe("timers", () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     let started = 0;
     let gate = deferred();
-    const broker = testBroker();
-    broker.createService(
+    const broker = await startBroker(
       defineService({
         name: "sweeper",
         timers: {
@@ -58,7 +57,6 @@ describe("timers", () => {
         },
       }),
     );
-    await broker.start();
     await vi.advanceTimersByTimeAsync(1_000);
     expect(started).toBe(1);
     await vi.advanceTimersByTimeAsync(3_000); // busy: three ticks skipped
@@ -76,8 +74,7 @@ describe("timers", () => {
   it("a failing run is logged and the timer keeps going", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     let runs = 0;
-    const broker = testBroker();
-    broker.createService(
+    await startBroker(
       defineService({
         name: "flaky",
         timers: {
@@ -92,7 +89,6 @@ describe("timers", () => {
         },
       }),
     );
-    await broker.start();
     await vi.advanceTimersByTimeAsync(350);
     expect(runs).toBe(4);
   });

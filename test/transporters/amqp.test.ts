@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { createServer, Socket } from "node:net";
+import { Socket } from "node:net";
 import amqplib, { type ChannelModel } from "amqplib";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import {
@@ -10,6 +10,7 @@ import {
 } from "../../src/transporters/amqp/index.js";
 import { resolveTransporter } from "../../src/transporters/index.js";
 import type { TransporterContext } from "../../src/transporters/transporter.js";
+import { freePort } from "../harness/index.js";
 import { bytes, Probe, text, waitUntil } from "./helpers.js";
 import { runTransporterSuite } from "./suite.js";
 
@@ -372,13 +373,3 @@ describe("amqp:// URLs and loading", () => {
     expect((err as Error).message.split("\n")).toContain("npm install amqplib");
   });
 });
-
-/** A port nothing listens on (bound and released by this process). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}

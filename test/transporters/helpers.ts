@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import type { Logger } from "../../src/observability/logger.js";
 import type { TransporterContext } from "../../src/transporters/transporter.js";
+import { until } from "../harness/index.js";
 
 /** A logger that keeps nothing. */
 export const silent: Logger = pino({ enabled: false });
@@ -42,6 +43,8 @@ export class Probe {
     readonly nodeID: string,
     readonly namespace = "test",
     readonly logger: Logger = silent,
+    /** What transit would hand over: the broker's default, 16 MiB. */
+    readonly maxPacketSize = 16 * 1024 * 1024,
   ) {}
 
   context(): TransporterContext {
@@ -49,6 +52,7 @@ export class Probe {
       nodeID: this.nodeID,
       namespace: this.namespace,
       logger: this.logger,
+      maxPacketSize: this.maxPacketSize,
       onMessage: (topic, data) => {
         this.received.push({ topic, data });
         this.record(`msg:${topic}:${text(data).slice(0, 40)}`);
@@ -102,9 +106,5 @@ export async function waitUntil(
   what: string,
   timeout = 5000,
 ): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await until(condition, { timeout, message: what });
 }

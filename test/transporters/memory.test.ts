@@ -5,7 +5,7 @@ import {
   MemoryBus,
   MemoryTransporter,
   memoryBuses,
-} from "../../src/transporters/memory.js";
+} from "../../src/transporters/memory/index.js";
 import type { Transporter } from "../../src/transporters/transporter.js";
 import { bytes, Probe } from "./helpers.js";
 import { runTransporterSuite } from "./suite.js";

@@ -7,7 +7,7 @@ import {
   registerTransporter,
   resolveTransporter,
 } from "../../src/transporters/index.js";
-import { MemoryBus, MemoryTransporter } from "../../src/transporters/memory.js";
+import { MemoryBus, MemoryTransporter } from "../../src/transporters/memory/index.js";
 import {
   parseTcpUrl,
   resolveTcpOptions,
@@ -76,6 +76,8 @@ describe("tcp options", () => {
     ["tcp://?port=abc", /non-negative integer/],
     ["tcp://?udp=maybe", /true or false/],
     ["tcp://?prot=4000", /Unknown tcp transporter option 'prot'/],
+    // The limit is the broker's maxPacketSize, one for every transporter.
+    ["tcp://?maxPacketSize=1024", /Unknown tcp transporter option 'maxPacketSize'/],
     ["tcp://10.0.0.1", /needs a port/],
     ["tcp://?seeds=nohost", /not a host:port/],
   ])("refuses %s", (url, message) => {
@@ -83,7 +85,8 @@ describe("tcp options", () => {
   });
 
   it("fills in defaults, namespacing the rendezvous directory", () => {
-    const o = resolveTcpOptions({}, "", {});
+    const context = (namespace: string) => ({ namespace, maxPacketSize: 16 * 1024 * 1024 });
+    const o = resolveTcpOptions({}, context(""), {});
     expect(o).toMatchObject({
       host: "127.0.0.1",
       port: 0,
@@ -91,13 +94,20 @@ describe("tcp options", () => {
       udp: undefined,
       seeds: [],
       maxPacketSize: 16 * 1024 * 1024,
+      maxBufferedBytes: 64 * 1024 * 1024,
       readyTimeout: 2000,
     });
-    expect(resolveTcpOptions({}, "shop/eu", { FLOTILLA_TCP_DIR: "/x" }).dir).toBe(
+    // A peer's queue holds at least two packets of the broker's maxPacketSize.
+    expect(
+      resolveTcpOptions({}, { namespace: "", maxPacketSize: 48 * 1024 * 1024 }, {}),
+    ).toMatchObject({ maxPacketSize: 48 * 1024 * 1024, maxBufferedBytes: 96 * 1024 * 1024 });
+    expect(resolveTcpOptions({}, context("shop/eu"), { FLOTILLA_TCP_DIR: "/x" }).dir).toBe(
       path.join("/x", "shop%2Feu"),
     );
-    expect(resolveTcpOptions({ dir: "/y" }, "s", { FLOTILLA_TCP_DIR: "/x" }).dir).toBe("/y/s");
-    expect(resolveTcpOptions({ rendezvous: false, udp: true }, "s", {})).toMatchObject({
+    expect(resolveTcpOptions({ dir: "/y" }, context("s"), { FLOTILLA_TCP_DIR: "/x" }).dir).toBe(
+      "/y/s",
+    );
+    expect(resolveTcpOptions({ rendezvous: false, udp: true }, context("s"), {})).toMatchObject({
       dir: undefined,
       udp: { address: "239.0.0.0", port: 4445, interval: 2000 },
     });

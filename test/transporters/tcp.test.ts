@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { connect, createServer, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -12,7 +12,8 @@ import {
   type TcpOptions,
   TcpTransporter,
 } from "../../src/transporters/tcp/index.js";
-import { bytes, Probe, recordingLogger } from "./helpers.js";
+import { freePort } from "../harness/index.js";
+import { bytes, Probe, recordingLogger, silent } from "./helpers.js";
 import { runTransporterSuite } from "./suite.js";
 
 const loopback = { host: "127.0.0.1", udp: false } satisfies TcpOptions;
@@ -153,7 +154,8 @@ describe("tcp transporter", () => {
 
   it("drops a peer that stops reading instead of queueing for it without end", async () => {
     const maxPacketSize = 16 * 1024;
-    const a = await node("a", { rendezvous: false, maxPacketSize, maxBufferedBytes: 64 * 1024 });
+    const probe = new Probe("a", "test", silent, maxPacketSize);
+    const a = await node("a", { rendezvous: false, maxBufferedBytes: 64 * 1024 }, probe);
     const port = a.transporter.address?.port ?? 0;
     const hello = {
       v: 1,
@@ -176,11 +178,23 @@ describe("tcp transporter", () => {
     socket.destroy();
   });
 
-  it("refuses a payload over maxPacketSize", async () => {
-    const a = await node("a", { rendezvous: false, maxPacketSize: 1024 });
-    await expect(a.transporter.publish("t", new Uint8Array(1025))).rejects.toMatchObject({
-      code: "PACKET_TOO_LARGE",
-    });
+  it("takes a payload of maxPacketSize, and drops the connection of a peer that sends more", async () => {
+    const maxPacketSize = 64 * 1024;
+    const { logger, lines } = recordingLogger();
+    const a = await node("a", { rendezvous: false }, new Probe("a", "test", logger, maxPacketSize));
+    await a.transporter.subscribe("t");
+    const seed = `127.0.0.1:${a.transporter.address?.port}`;
+    // b's own limit is larger: what a refuses is a's limit, checked on arrival.
+    const b = await node("b", { rendezvous: false, seeds: [seed] });
+    await b.probe.until(() => b.transporter.peers.includes("a"), "b to meet a");
+    await b.transporter.publish("t", new Uint8Array(maxPacketSize).fill(1));
+    await a.probe.until(() => a.probe.received.length === 1, "the message at the limit");
+    expect(a.probe.received[0]?.data.length).toBe(maxPacketSize);
+    // The frame is refused from its length prefix, before its payload is buffered.
+    await b.transporter.publish("t", new Uint8Array(maxPacketSize + 65_536 + 4));
+    await a.probe.until(() => a.probe.down.includes("b"), "a to drop b");
+    expect(a.probe.received).toHaveLength(1);
+    expect(lines.some((l) => l.level === 40 && /bad frame/.test(l.msg))).toBe(true);
   });
 
   it("resolves two simultaneous dials between the same pair into one session", async () => {
@@ -241,16 +255,6 @@ function freeUdpPort(): Promise<number> {
     const socket = createSocket("udp4").bind(0, "127.0.0.1", () => {
       const { port } = socket.address();
       socket.close(() => resolve(port));
-    });
-  });
-}
-
-/** A port nothing listens on right now (the kernel picks it; we close it again). */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
     });
   });
 }

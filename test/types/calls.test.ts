@@ -3,7 +3,7 @@
 import { type Context, defineService, type ServiceBroker } from "flotilla";
 import { describe, expectTypeOf, it } from "vitest";
 import { z } from "zod";
-import { testBroker } from "../helpers.js";
+import { startBroker } from "../helpers.js";
 
 const typedMath = defineService({
   name: "typedMath",
@@ -91,10 +91,7 @@ async function calls(broker: ServiceBroker, ctx: Context) {
 
 describe("typed calls", () => {
   it("infer params and results end to end (checked by tsc) and run", async () => {
-    const broker = testBroker();
-    broker.createService(typedMath);
-    broker.createService(typedUsers);
-    await broker.start();
+    const broker = await startBroker([typedMath, typedUsers]);
     expectTypeOf(calls).parameter(0).toEqualTypeOf<ServiceBroker>();
     const sum: number = await broker.call("typedMath.add", { a: 2, b: 3 });
     const user = await broker.call("typedMath.user", { id: "4" });

@@ -8,7 +8,7 @@ import {
 } from "flotilla";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { deferred, testBroker } from "../helpers.js";
+import { deferred, startBroker, testBroker } from "../helpers.js";
 
 const math = defineService({
   name: "math",
@@ -33,17 +33,13 @@ const math = defineService({
 
 describe("calling actions", () => {
   it("returns the handler's result, sync or async, and nested calls work", async () => {
-    const broker = testBroker();
-    broker.createService(math);
-    await broker.start();
+    const broker = await startBroker(math);
     await expect(broker.call("math.add", { a: 2, b: 3 })).resolves.toBe(5);
     await expect(broker.call("math.twice", { n: 4 })).resolves.toBe(8);
   });
 
   it("passes a handler's error to the caller unchanged", async () => {
-    const broker = testBroker();
-    broker.createService(math);
-    await broker.start();
+    const broker = await startBroker(math);
     const err = await broker.call("math.fail").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FlotillaError);
     expect(err).toMatchObject({ code: "OUT_OF_STOCK", status: 409, data: { sku: "A-1" } });
@@ -59,30 +55,22 @@ describe("calling actions", () => {
   });
 
   it("calls a versioned service under its prefixed name", async () => {
-    const broker = testBroker();
-    broker.createService(
+    const broker = await startBroker([
       defineService({ name: "users", version: 2, actions: { get: { handler: () => "v2" } } }),
-    );
-    broker.createService(
       defineService({ name: "users", actions: { get: { handler: () => "v1" } } }),
-    );
-    await broker.start();
+    ]);
     await expect(broker.call("v2.users.get")).resolves.toBe("v2");
     await expect(broker.call("users.get")).resolves.toBe("v1");
   });
 
   it("hides private actions from other callers but not from the service itself", async () => {
-    const broker = testBroker();
-    broker.createService(math);
-    await broker.start();
+    const broker = await startBroker(math);
     await expect(broker.call("math.secret")).rejects.toBeInstanceOf(ServiceNotFoundError);
     await expect(broker.call("math.peek")).resolves.toBe("hidden");
   });
 
   it("refuses calls and emits once stopped", async () => {
-    const broker = testBroker();
-    broker.createService(math);
-    await broker.start();
+    const broker = await startBroker(math);
     await broker.stop();
     await expect(broker.call("math.add", { a: 1, b: 1 })).rejects.toBeInstanceOf(
       BrokerStoppedError,

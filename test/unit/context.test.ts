@@ -1,7 +1,7 @@
 import type { Context } from "flotilla";
 import { defineService, MaxCallLevelError, RequestTimeoutError } from "flotilla";
 import { describe, expect, it } from "vitest";
-import { deferred, testBroker } from "../helpers.js";
+import { deferred, startBroker, testBroker } from "../helpers.js";
 
 /** A service whose `inner` action reports what its context looked like. */
 const probe = defineService({
@@ -44,9 +44,7 @@ type Inner = {
 
 describe("context", () => {
   it("carries meta (merged), requestID, parentID, level and caller down the chain", async () => {
-    const broker = testBroker();
-    broker.createService(probe);
-    await broker.start();
+    const broker = await startBroker(probe);
     const out = await broker.call<{ id: string; requestID: string; inner: Inner }>(
       "probe.outer",
       {},
@@ -61,9 +59,7 @@ describe("context", () => {
   });
 
   it("generates a requestID at the edge when none is given", async () => {
-    const broker = testBroker();
-    broker.createService(probe);
-    await broker.start();
+    const broker = await startBroker(probe);
     const a = await broker.call<Inner>("probe.inner");
     const b = await broker.call<Inner>("probe.inner");
     expect(a.requestID).toMatch(/^[0-9a-f-]{36}$/);
@@ -73,25 +69,19 @@ describe("context", () => {
   });
 
   it("stops a call loop at maxCallLevel", async () => {
-    const broker = testBroker({ maxCallLevel: 10 });
-    broker.createService(probe);
-    await broker.start();
+    const broker = await startBroker(probe, { maxCallLevel: 10 });
     await expect(broker.call("probe.loop")).rejects.toBeInstanceOf(MaxCallLevelError);
   });
 
   it("fails a call that exceeds an explicit timeout with a retryable REQUEST_TIMEOUT", async () => {
-    const broker = testBroker();
-    broker.createService(probe);
-    await broker.start();
+    const broker = await startBroker(probe);
     const err = await broker.call("probe.slow", {}, { timeout: 20 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RequestTimeoutError);
     expect(err).toMatchObject({ code: "REQUEST_TIMEOUT", status: 504, retryable: true });
   });
 
   it("gives a nested call only what is left of the parent's budget", async () => {
-    const broker = testBroker();
-    broker.createService(probe);
-    await broker.start();
+    const broker = await startBroker(probe);
     const inner = await broker.call<Inner>("probe.budget");
     expect(inner.remaining).toBeGreaterThan(0);
     expect(inner.remaining).toBeLessThanOrEqual(1000);

@@ -1,4 +1,6 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   errorCatalogue,
   errorFromPlain,
@@ -21,48 +23,69 @@ registerErrorClass(OutOfStockError);
 const roundTrip = (err: unknown) => errorFromPlain(JSON.parse(JSON.stringify(errorToPlain(err))));
 
 describe("errors", () => {
-  it("every catalogued error is rebuilt as the same class with the same fields", () => {
-    const original = new ValidationError("bad", [
-      { path: ["items", 0, "qty"], message: "too small" },
-    ]);
-    const rebuilt = roundTrip(original);
-    expect(rebuilt).toBeInstanceOf(ValidationError);
+  it.each([
+    {
+      what: "a catalogued error as the same class with the same fields",
+      error: new ValidationError("bad", [{ path: ["items", 0, "qty"], message: "too small" }]),
+      type: ValidationError,
+      fields: {
+        name: "ValidationError",
+        message: "bad",
+        code: "VALIDATION_ERROR",
+        status: 422,
+        retryable: false,
+        data: [{ path: ["items", 0, "qty"], message: "too small" }],
+      },
+    },
+    {
+      what: "a catalogued error with its own constructor arguments",
+      error: new RequestTimeoutError("a.b", 5),
+      type: RequestTimeoutError,
+      fields: { name: "RequestTimeoutError", code: "REQUEST_TIMEOUT", status: 504 },
+    },
+    {
+      what: "a registered custom class",
+      error: new OutOfStockError("A-1"),
+      type: OutOfStockError,
+      fields: { message: "A-1 is out of stock", code: "OUT_OF_STOCK", data: { sku: "A-1" } },
+    },
+    {
+      what: "a plain Error as INTERNAL_ERROR keeping its name and message",
+      error: new TypeError("x is not a function"),
+      type: FlotillaError,
+      fields: {
+        name: "TypeError",
+        message: "x is not a function",
+        code: "INTERNAL_ERROR",
+        status: 500,
+      },
+    },
+    {
+      what: "a thrown string as INTERNAL_ERROR with the string as its message",
+      error: "a string",
+      type: FlotillaError,
+      fields: { message: "a string", code: "INTERNAL_ERROR", status: 500 },
+    },
+  ])("rebuilds $what", ({ error, type, fields }) => {
+    const rebuilt = roundTrip(error);
+    expect(rebuilt).toBeInstanceOf(type);
     expect(rebuilt).toBeInstanceOf(FlotillaError);
     expect(rebuilt).toBeInstanceOf(Error);
-    expect(rebuilt).toMatchObject({
-      name: "ValidationError",
-      message: "bad",
-      code: "VALIDATION_ERROR",
-      status: 422,
-      retryable: false,
-      data: [{ path: ["items", 0, "qty"], message: "too small" }],
-    });
-    expect(roundTrip(new RequestTimeoutError("a.b", 5))).toBeInstanceOf(RequestTimeoutError);
+    expect(rebuilt).toMatchObject(fields);
   });
 
-  it("rebuilds a registered custom class, and its cause", () => {
+  it("rebuilds the cause of an error, as its own class", () => {
     const err = new FlotillaError("could not place order", "ORDER_FAILED", 500, {
       cause: new OutOfStockError("A-1"),
     });
     const rebuilt = roundTrip(err);
+    expect(rebuilt).toMatchObject({ code: "ORDER_FAILED", message: "could not place order" });
     expect(rebuilt.cause).toBeInstanceOf(OutOfStockError);
     expect(rebuilt.cause).toMatchObject({
       code: "OUT_OF_STOCK",
       status: 409,
       data: { sku: "A-1" },
     });
-  });
-
-  it("turns a plain Error into INTERNAL_ERROR keeping its name and message", () => {
-    const rebuilt = roundTrip(new TypeError("x is not a function"));
-    expect(rebuilt).toBeInstanceOf(FlotillaError);
-    expect(rebuilt).toMatchObject({
-      name: "TypeError",
-      message: "x is not a function",
-      code: "INTERNAL_ERROR",
-      status: 500,
-    });
-    expect(roundTrip("a string").message).toBe("a string");
   });
 
   it("docs/errors.md lists exactly the catalogue, with the same codes and statuses", () => {
@@ -85,5 +108,13 @@ describe("errors", () => {
         retryable,
       })),
     );
+  });
+
+  it("every code raised in src/ has its class in the catalogue: no ad-hoc FlotillaError", () => {
+    const root = fileURLToPath(new URL("../../src/", import.meta.url));
+    const offenders = readdirSync(root, { recursive: true, encoding: "utf8" })
+      .filter((file) => file.endsWith(".ts") && !file.startsWith("errors"))
+      .filter((file) => readFileSync(join(root, file), "utf8").includes("new FlotillaError("));
+    expect(offenders).toEqual([]);
   });
 });

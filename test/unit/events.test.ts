@@ -1,7 +1,7 @@
 import { type Context, defineService } from "flotilla";
 import { waitForEvent } from "flotilla/testing";
 import { describe, expect, it } from "vitest";
-import { testBroker } from "../helpers.js";
+import { startBroker, testBroker } from "../helpers.js";
 
 function listener(name: string, log: string[], event = "user.created", group?: string) {
   return defineService({
@@ -43,10 +43,10 @@ describe("events", () => {
 
   it("balances an emitted event across the members of one group", async () => {
     const log: string[] = [];
-    const broker = testBroker();
-    broker.createService(listener("w1", log, "job.ready", "workers"));
-    broker.createService(listener("w2", log, "job.ready", "workers"));
-    await broker.start();
+    const broker = await startBroker([
+      listener("w1", log, "job.ready", "workers"),
+      listener("w2", log, "job.ready", "workers"),
+    ]);
     for (let id = 0; id < 4; id++) {
       const done = waitForEvent(broker, "job.ready");
       await broker.emit("job.ready", { id });
@@ -58,10 +58,7 @@ describe("events", () => {
 
   it("delivers only to the groups asked for", async () => {
     const log: string[] = [];
-    const broker = testBroker();
-    broker.createService(listener("mail", log));
-    broker.createService(listener("audit", log));
-    await broker.start();
+    const broker = await startBroker([listener("mail", log), listener("audit", log)]);
     const done = waitForEvent(broker, "user.created");
     await broker.emit("user.created", { id: 3 }, { groups: ["audit"] });
     expect((await done).service).toBe("audit");
@@ -70,10 +67,10 @@ describe("events", () => {
 
   it("matches wildcard subscriptions", async () => {
     const log: string[] = [];
-    const broker = testBroker();
-    broker.createService(listener("one", log, "user.*"));
-    broker.createService(listener("deep", log, "user.**"));
-    await broker.start();
+    const broker = await startBroker([
+      listener("one", log, "user.*"),
+      listener("deep", log, "user.**"),
+    ]);
     const both = waitAll(broker, "user.**", 2);
     await broker.emit("user.created", { id: 4 });
     await both;
@@ -84,8 +81,7 @@ describe("events", () => {
   });
 
   it("a failing handler never reaches the emitter and others still run", async () => {
-    const broker = testBroker();
-    broker.createService(
+    const broker = await startBroker([
       defineService({
         name: "flaky",
         events: {
@@ -96,11 +92,8 @@ describe("events", () => {
           },
         },
       }),
-    );
-    broker.createService(
       defineService({ name: "steady", events: { "x.happened": { handler: () => "ok" } } }),
-    );
-    await broker.start();
+    ]);
     const failed = waitForEvent(broker, "x.happened", (_p, ctx) => ctx.service?.name === "flaky");
     const ok = waitForEvent(broker, "x.happened", (_p, ctx) => ctx.service?.name === "steady");
     await expect(broker.emit("x.happened", {})).resolves.toBeUndefined();
@@ -109,17 +102,13 @@ describe("events", () => {
   });
 
   it("ctx.emit carries meta and the requestID to the handler", async () => {
-    const broker = testBroker();
-    broker.createService(
+    const broker = await startBroker([
       defineService({
         name: "orders",
         actions: { place: { handler: (ctx) => ctx.emit("orders.placed", { id: 9 }) } },
       }),
-    );
-    broker.createService(
       defineService({ name: "mail", events: { "orders.placed": { handler: () => {} } } }),
-    );
-    await broker.start();
+    ]);
     const handled = waitForEvent(broker, "orders.placed");
     await broker.call("orders.place", {}, { meta: { tenant: "t1" }, requestID: "r-9" });
     const { ctx } = await handled;

@@ -2,7 +2,7 @@ import { defineService, ValidationError, WaitTimeoutError } from "flotilla";
 import { mockAction, replaceService, waitForEvent } from "flotilla/testing";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { testBroker } from "../helpers.js";
+import { startBroker } from "../helpers.js";
 
 const users = defineService({
   name: "users",
@@ -29,10 +29,7 @@ const orders = defineService({
 
 describe("test kit", () => {
   it("mockAction replaces an action for one test, records calls, keeps validation, restores", async () => {
-    const broker = testBroker();
-    broker.createService(users);
-    broker.createService(orders);
-    await broker.start();
+    const broker = await startBroker([users, orders]);
     const mock = mockAction(broker, "users.get", { id: 1, name: "Stub" });
     await expect(broker.call("orders.create", { userId: 1 })).resolves.toBe("order for Stub");
     expect(mock.calls.map((c) => c.params)).toEqual([{ id: 1 }]);
@@ -43,10 +40,7 @@ describe("test kit", () => {
   });
 
   it("replaceService swaps a whole service (actions and events) and puts it back", async () => {
-    const broker = testBroker();
-    broker.createService(users);
-    broker.createService(orders);
-    await broker.start();
+    const broker = await startBroker([users, orders]);
     const restore = replaceService(
       broker,
       defineService({
@@ -61,9 +55,7 @@ describe("test kit", () => {
   });
 
   it("waitForEvent filters by predicate and times out with WaitTimeoutError", async () => {
-    const broker = testBroker();
-    broker.createService(users);
-    await broker.start();
+    const broker = await startBroker(users);
     const second = waitForEvent<{ n: number }>(broker, "user.ping", (p) => p.n === 2);
     await broker.emit("user.ping", { n: 1 });
     await broker.emit("user.ping", { n: 2 });

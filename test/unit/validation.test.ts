@@ -4,7 +4,7 @@ import { waitForEvent } from "flotilla/testing";
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { testBroker } from "../helpers.js";
+import { startBroker } from "../helpers.js";
 
 describe("validation", () => {
   const libraries = {
@@ -18,8 +18,7 @@ describe("validation", () => {
   for (const [library, schema] of Object.entries(libraries)) {
     it(`validates and coerces params with ${library}; invalid params never reach the handler`, async () => {
       let calls = 0;
-      const broker = testBroker();
-      broker.createService(
+      const broker = await startBroker(
         defineService({
           name: "items",
           actions: {
@@ -33,7 +32,6 @@ describe("validation", () => {
           },
         }),
       );
-      await broker.start();
       await expect(broker.call("items.get", { id: "7" })).resolves.toEqual({
         id: 7,
         type: "number",
@@ -52,21 +50,13 @@ describe("validation", () => {
   }
 
   it("reports the path of a nested issue", async () => {
-    const broker = testBroker();
-    broker.createService(
+    const items = z.array(z.object({ sku: z.string(), qty: z.number().positive() }));
+    const broker = await startBroker(
       defineService({
         name: "orders",
-        actions: {
-          place: {
-            params: z.object({
-              items: z.array(z.object({ sku: z.string(), qty: z.number().positive() })),
-            }),
-            handler: () => "ok",
-          },
-        },
+        actions: { place: { params: z.object({ items }), handler: () => "ok" } },
       }),
     );
-    await broker.start();
     const err = (await broker
       .call("orders.place", {
         items: [
@@ -90,14 +80,12 @@ describe("validation", () => {
             : { issues: [{ message: "n must be a number", path: ["n"] }] },
       },
     };
-    const broker = testBroker();
-    broker.createService(
+    const broker = await startBroker(
       defineService({
         name: "a",
         actions: { go: { params: asyncSchema, handler: (ctx) => ctx.params.n * 2 } },
       }),
     );
-    await broker.start();
     await expect(broker.call("a.go", { n: 2 })).resolves.toBe(4);
     await expect(broker.call("a.go", { n: "x" })).rejects.toMatchObject({
       code: "VALIDATION_ERROR",
@@ -107,8 +95,7 @@ describe("validation", () => {
 
   it("validates event payloads; an invalid one is not handled", async () => {
     const seen: number[] = [];
-    const broker = testBroker();
-    broker.createService(
+    const broker = await startBroker(
       defineService({
         name: "mailer",
         events: {
@@ -119,7 +106,6 @@ describe("validation", () => {
         },
       }),
     );
-    await broker.start();
     const bad = waitForEvent(broker, "orders.placed");
     await broker.emit("orders.placed", { orderId: "x" });
     expect((await bad).error).toBeInstanceOf(ValidationError);
@@ -130,14 +116,13 @@ describe("validation", () => {
   });
 
   it("can be turned off per broker", async () => {
-    const broker = testBroker({ validation: false });
-    broker.createService(
+    const broker = await startBroker(
       defineService({
         name: "raw",
         actions: { echo: { params: z.object({ n: z.number() }), handler: (ctx) => ctx.params } },
       }),
+      { validation: false },
     );
-    await broker.start();
     await expect(broker.call("raw.echo", { n: "not a number" })).resolves.toEqual({
       n: "not a number",
     });

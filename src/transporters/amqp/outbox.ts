@@ -1,5 +1,4 @@
 import { notConnected } from "../errors.js";
-import type { AmqpSession } from "./session.js";
 
 /** One message to publish. */
 export interface Outgoing {
@@ -7,6 +6,16 @@ export interface Outgoing {
   readonly content: Buffer;
   readonly ttl: number | undefined;
   readonly persistent: boolean;
+}
+
+/** What the outbox writes to: an AMQP session's publishing channel. */
+export interface PublishChannel {
+  /** Whether it failed or was closed. */
+  readonly closed: boolean;
+  /** Writes the message; false when the write buffer is full (wait for `onDrain`). */
+  publish(message: Outgoing): boolean;
+  /** Runs `fn` once the write buffer has room again. */
+  onDrain(fn: () => void): void;
 }
 
 /** A message waiting for room in amqplib's write buffer. */
@@ -26,7 +35,7 @@ export class Outbox {
   #blocked = false;
 
   /** Publishes `message` on `session`, or queues it behind others while the buffer is full. */
-  send(session: AmqpSession, message: Outgoing): Promise<void> {
+  send(session: PublishChannel, message: Outgoing): Promise<void> {
     if (this.#blocked) {
       return new Promise((resolve, reject) => this.#waiting.push({ ...message, resolve, reject }));
     }
@@ -39,7 +48,7 @@ export class Outbox {
   }
 
   /** Resolves once nothing waits (or `session` closed, or after `timeout` ms). */
-  async flushed(session: AmqpSession, timeout: number): Promise<void> {
+  async flushed(session: PublishChannel, timeout: number): Promise<void> {
     const deadline = Date.now() + timeout;
     while (this.#blocked && !session.closed && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
@@ -60,7 +69,7 @@ export class Outbox {
     }
   }
 
-  #waitForRoom(session: AmqpSession): void {
+  #waitForRoom(session: PublishChannel): void {
     this.#blocked = true;
     session.onDrain(() => {
       // Runs after disconnect() took the session too: it flushes what waits before closing.

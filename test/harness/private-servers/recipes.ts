@@ -1,0 +1,149 @@
+// How each kind of private server is laid out, started and known to be ready. The process
+// handling (ports, directories, start, stop, kill, restart) is the same for all, in server.ts.
+import { existsSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { reachable } from "../servers.js";
+
+/** Where one private server lives: its client port, a spare port, and its own directory. */
+export interface Layout {
+  port: number;
+  /** A second free port, for servers that need one (RabbitMQ's Erlang distribution). */
+  spare: number;
+  dir: string;
+}
+
+/** What the server is asked for beyond the defaults. */
+export interface PrivateServerOptions {
+  /** nats: JetStream on, with its file store in the server's directory. */
+  jetstream?: boolean;
+  /** redis: every write on disk (AOF, fsync always) before it is answered, so a SIGKILL loses nothing. */
+  persistent?: boolean;
+  /** Milliseconds a start may take; the kind's own default unless told. */
+  startTimeout?: number;
+}
+
+export interface Recipe {
+  /** Writes what the server reads at every start (config files), once. */
+  prepare?(layout: Layout): void;
+  /** The command line, environment and working directory of one start. */
+  spawn(
+    layout: Layout,
+    options: PrivateServerOptions,
+  ): { command: string; args: string[]; env?: Record<string, string> };
+  /** Whether the server is ready for clients (a listening port may come before that). */
+  ready(layout: Layout): Promise<boolean>;
+  url(layout: Layout): string;
+  startTimeout: number;
+}
+
+/** The first of `paths` that exists; `undefined` when none does. */
+function firstExisting(...paths: (string | undefined)[]): string | undefined {
+  return paths.find((p): p is string => p !== undefined && existsSync(p));
+}
+
+const nats: Recipe = {
+  spawn({ port, dir }, { jetstream }) {
+    const command =
+      firstExisting(process.env.NATS_SERVER, "/usr/sbin/nats-server") ?? "nats-server";
+    const store = jetstream ? ["-js", "-sd", dir] : [];
+    return { command, args: ["-a", "127.0.0.1", "-p", String(port), ...store] };
+  },
+  ready: ({ port }) => reachable(port),
+  url: ({ port }) => `nats://127.0.0.1:${port}`,
+  startTimeout: 10_000,
+};
+
+const redis: Recipe = {
+  spawn({ port, dir }, { persistent }) {
+    const aof = persistent
+      ? ["--appendonly", "yes", "--appendfsync", "always"]
+      : ["--appendonly", "no"];
+    const args = [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--dir",
+      dir,
+      "--save",
+      "",
+      ...aof,
+    ];
+    return { command: "redis-server", args };
+  },
+  // Taking connections is not enough: Redis answers LOADING until its AOF is read back.
+  ready: ({ port }) =>
+    new Promise((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.setTimeout(1_000, () => socket.destroy());
+      socket.once("connect", () => socket.write("PING\r\n"));
+      socket.once("data", (reply) => {
+        socket.destroy();
+        resolve(reply.toString().startsWith("+PONG"));
+      });
+      socket.once("error", () => resolve(false));
+      socket.once("close", () => resolve(false));
+    }),
+  url: ({ port }) => `redis://127.0.0.1:${port}`,
+  startTimeout: 10_000,
+};
+
+/** RabbitMQ's node name: one per private server, so two never share an Erlang identity. */
+const nodeName = ({ port }: Layout) => `flotilla-test-${process.pid}-${port}@localhost`;
+
+const rabbitmq: Recipe = {
+  prepare({ port, dir }) {
+    writeFileSync(join(dir, "rabbitmq.conf"), `listeners.tcp.default = 127.0.0.1:${port}\n`);
+    writeFileSync(join(dir, "advanced.config"), "[].\n");
+    writeFileSync(join(dir, "enabled_plugins"), "[].\n");
+    writeFileSync(join(dir, "rabbitmq-env.conf"), ""); // not the system's (its NODENAME)
+  },
+  spawn(layout) {
+    const { port, spare, dir } = layout;
+    // The packaged script first: the Debian wrapper in /usr/sbin switches to the rabbitmq user
+    // and its own environment.
+    const command = firstExisting(
+      process.env.RABBITMQ_SERVER_SCRIPT,
+      "/usr/lib/rabbitmq/bin/rabbitmq-server",
+      "/usr/local/opt/rabbitmq/sbin/rabbitmq-server",
+    );
+    if (command === undefined)
+      throw new Error("rabbitmq-server not found; set RABBITMQ_SERVER_SCRIPT");
+    const env = {
+      HOME: dir, // the Erlang cookie is created (and read by rabbitmqctl) here
+      RABBITMQ_CONF_ENV_FILE: join(dir, "rabbitmq-env.conf"),
+      RABBITMQ_NODENAME: nodeName(layout),
+      RABBITMQ_NODE_IP_ADDRESS: "127.0.0.1",
+      RABBITMQ_NODE_PORT: String(port),
+      RABBITMQ_DIST_PORT: String(spare),
+      RABBITMQ_MNESIA_BASE: join(dir, "mnesia"),
+      RABBITMQ_LOG_BASE: join(dir, "log"),
+      RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, "enabled_plugins"),
+      RABBITMQ_CONFIG_FILE: join(dir, "rabbitmq.conf"),
+      RABBITMQ_ADVANCED_CONFIG_FILE: join(dir, "advanced.config"),
+      ERL_EPMD_ADDRESS: "127.0.0.1",
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: "-kernel inet_dist_use_interface {127,0,0,1}",
+    };
+    return { command, args: [], env };
+  },
+  // A listening port comes before the broker takes AMQP connections: wait for a handshake.
+  async ready(layout) {
+    const { default: amqplib } = await import("amqplib");
+    try {
+      const conn = await amqplib.connect(rabbitmq.url(layout), { timeout: 2_000 });
+      conn.on("error", () => undefined);
+      await conn.close();
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  url: ({ port }) => `amqp://guest:guest@127.0.0.1:${port}`, // guest works on loopback
+  startTimeout: 40_000,
+};
+
+export const recipes = { nats, redis, rabbitmq } satisfies Record<string, Recipe>;
+
+/** A kind of server the harness can start privately. */
+export type PrivateServerKind = keyof typeof recipes;
