@@ -18,10 +18,12 @@ export {
   errorToPlain,
   FlotillaError,
   type FlotillaErrorOptions,
+  ForbiddenError,
   JetStreamUnavailableError,
   MaxCallLevelError,
   MissingDependencyError,
   PacketTooLargeError,
+  PayloadTooDeepError,
   type PlainError,
   QueueFullError,
   RequestTimeoutError,
@@ -31,6 +33,7 @@ export {
   ServiceNotFoundError,
   ServiceSchemaError,
   TransporterNotConnectedError,
+  UnauthorizedError,
   UnknownHookError,
   ValidationError,
   type ValidationIssue,
@@ -38,6 +41,15 @@ export {
 } from "./errors/index.js";
 export { createDeduplicator, memoryProcessedStore, type ProcessedStore } from "./events/dedupe.js";
 export type { DeadLetters } from "./events/durable/dead-letters.js";
+export {
+  type CallerContext,
+  createHttpClient,
+  type HttpClient,
+  type HttpClientOptions,
+  HttpError,
+  type HttpRequestOptions,
+  type HttpResponse,
+} from "./http/index.js";
 export {
   type CallHandler,
   type EmitHandler,
@@ -47,6 +59,16 @@ export {
 export type { Logger, LoggerOption, LoggerSettings } from "./observability/logger.js";
 export type { ActionHandler, EventHandler, LocalAction, LocalListener } from "./registry/local.js";
 export type {
+  Candidate,
+  NodeStats,
+  SelectRequest,
+  ShardOptions,
+  Strategy,
+  StrategyOption,
+} from "./registry/strategies/index.js";
+export type { SecurityOptions } from "./security/secret.js";
+export type { Serializer } from "./serializers/index.js";
+export type {
   CallOptions,
   ContextHost,
   EmitOptions,
@@ -55,6 +77,7 @@ export type {
   ParentContext,
 } from "./service/call-types.js";
 export { defineService, serviceFullName } from "./service/define.js";
+export { type JSONSchema, jsonSchemaGap, withJSONSchema } from "./service/json-schema.js";
 export { Service } from "./service/service.js";
 export type {
   ActionMap,
@@ -66,6 +89,7 @@ export type {
   Services,
 } from "./service/typed.js";
 export type {
+  ActionAuth,
   ActionDefinition,
   AnyServiceDefinition,
   Context,
@@ -81,4 +105,22 @@ export type {
   TimerDefinition,
   Visibility,
 } from "./service/types.js";
-export type { DeadLetter, DeadLetterInfo, DurableStreams } from "./transporters/durable.js";
+export {
+  type DeadLetter,
+  type DeadLetterInfo,
+  type DurableConsumeOptions,
+  type DurableMessage,
+  type DurableStreams,
+  type DurableSubscription,
+  knownTransporterSchemes,
+  type MessageHandler,
+  type PublishOptions,
+  parseTransporterUrl,
+  registerTransporter,
+  resolveTransporter,
+  type SubscribeOptions,
+  type Transporter,
+  type TransporterCapabilities,
+  type TransporterContext,
+  type TransporterFactory,
+} from "./transporters/index.js";

@@ -3,6 +3,7 @@ import { type DeadLetters, NO_DEAD_LETTERS } from "../events/durable/dead-letter
 import type { DurableEngine } from "../events/durable/engine.js";
 import { openDurableEngine, warnIfDurableInMemory } from "../events/durable/open.js";
 import { GroupPicker } from "../events/groups.js";
+import { authorizationMiddleware } from "../middleware/auth/middleware.js";
 import type { Middleware } from "../middleware/hooks.js";
 import { Pipeline } from "../middleware/pipeline.js";
 import { bulkheadMiddleware } from "../middleware/resilience/bulkhead-middleware.js";
@@ -96,6 +97,8 @@ export class ServiceBroker {
     this.#pipeline.add(bulkheadMiddleware(options.bulkhead));
     this.#pipeline.add(timeoutMiddleware());
     this.#pipeline.add(fallbackMiddleware());
+    // Outside the fallback, so a refused caller is never answered with the fallback value.
+    this.#pipeline.add(authorizationMiddleware());
     if (options.retry !== false) {
       this.#pipeline.add(retryMiddleware(retryPolicyFrom(this.registry, options.retry)));
     }
@@ -235,7 +238,10 @@ export class ServiceBroker {
       state: this.state,
       live: this.state !== "stopped",
       ready: this.state === "started" && (transit === undefined || transit.connected),
-      transporter: transit === undefined ? undefined : { connected: transit.connected },
+      transporter:
+        transit === undefined
+          ? undefined
+          : { connected: transit.connected, badPackets: transit.badPackets },
       inFlight: (transit?.inFlight ?? 0) + this.#emitter.running,
       services,
       uptime: Math.round(process.uptime()),

@@ -1,10 +1,35 @@
 import { randomUUID } from "node:crypto";
-import type { CallOptions, ContextHost, EmitOptions, Meta, Params } from "../service/call-types.js";
+import type {
+  CallOptions,
+  ContextHost,
+  EmitOptions,
+  Meta,
+  Params,
+  ParentContext,
+} from "../service/call-types.js";
 import type { CallFn, EmitFn } from "../service/typed.js";
 import type { Context, ContextInit, ServiceInstance } from "../service/types.js";
 
 export type { ContextHost } from "../service/call-types.js";
 export type { ContextInit } from "../service/types.js";
+
+/**
+ * The headers of a call or event made from `parent`: the parent's (a `traceparent` that came in
+ * through the gateway, say), with the call's own merged over them, so a per-call value wins.
+ *
+ * @example
+ * ```ts
+ * inheritHeaders(ctx, { "x-tenant": "b" }); // { traceparent: "00-…", "x-tenant": "b" }
+ * ```
+ */
+export function inheritHeaders(
+  parent: ParentContext | undefined,
+  own: Record<string, string> | undefined,
+): Record<string, string> | undefined {
+  const inherited = parent?.headers;
+  if (inherited === undefined) return own;
+  return own === undefined ? inherited : { ...inherited, ...own };
+}
 
 /**
  * The {@link Context} of one call or event delivery, as the broker builds it: cheap to make (IDs
@@ -47,7 +72,7 @@ export class CallContext<P = Params, M extends Meta = Meta> implements Context<P
     this.name = init.name;
     this.params = init.params;
     this.service = init.service;
-    this.headers = init.headers;
+    this.headers = parent === undefined ? init.headers : inheritHeaders(parent, init.headers);
     this.messageID = init.messageID;
     this.attempt = init.attempt;
     this.#id = undefined;

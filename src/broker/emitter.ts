@@ -6,7 +6,7 @@ import type { LocalListener } from "../registry/local.js";
 import type { Registry } from "../registry/registry.js";
 import type { ContextHost, EmitOptions, EventEnvelope } from "../service/call-types.js";
 import type { Context } from "../service/types.js";
-import { CallContext, type ContextInit } from "./context.js";
+import { CallContext, type ContextInit, inheritHeaders } from "./context.js";
 import type { IncomingEvent, Remote } from "./remote.js";
 
 /** Told after a local handler finished with an event (error set when it threw). */
@@ -199,6 +199,7 @@ export class Emitter {
         name: event,
         params: payload,
         meta: opts?.meta,
+        headers: opts?.headers,
         parent: opts?.parentCtx,
         service: listener.service,
       });
@@ -270,7 +271,7 @@ function request(event: IncomingEvent) {
   return { params: event.payload, meta: event.meta };
 }
 
-/** The packet side of an event: its chain (meta, IDs, level) carried on from the parent. */
+/** The packet side of an event: its chain (meta, headers, IDs, level) carried on from the parent. */
 export function envelope(
   event: string,
   payload: unknown,
@@ -291,7 +292,7 @@ export function envelope(
     parentID: parent?.id,
     level: (parent?.level ?? 0) + 1,
     caller: parent?.service?.fullName,
-    headers: undefined,
+    headers: inheritHeaders(parent, opts?.headers),
   };
 }
 

@@ -1,6 +1,7 @@
 import { ServiceSchemaError } from "../errors/index.js";
 import type { Logger } from "../observability/logger.js";
 import type { ActionHandler, EventHandler, LocalAction, LocalListener } from "../registry/local.js";
+import { jsonSchemaGap } from "../service/json-schema.js";
 import { Service, type ServiceHost } from "../service/service.js";
 import type {
   ActionDefinition,
@@ -41,6 +42,7 @@ export function loadService(
   const actions = Object.entries((def.actions ?? {}) as Record<string, unknown>).map(
     ([key, value]) => toAction(service, key, value),
   );
+  for (const action of actions) warnWithoutJSONSchema(action, logger);
   const listeners = Object.entries((def.events ?? {}) as Record<string, unknown>).map(
     ([event, value]) => toListener(service, event, value),
   );
@@ -61,6 +63,21 @@ function toAction(service: Service, key: string, value: unknown): LocalAction {
   }
   const raw = def.handler.bind(def) as ActionHandler;
   return { name, service, definition: def, visibility, raw, handler: raw };
+}
+
+/** A schema that cannot describe itself would vanish from OpenAPI and the registry unnoticed. */
+function warnWithoutJSONSchema(action: LocalAction, logger: Logger): void {
+  for (const key of ["params", "result"] as const) {
+    const vendor = jsonSchemaGap(action.definition[key]);
+    if (vendor === undefined) continue;
+    logger.warn(
+      { action: action.name, schema: key, vendor },
+      `The ${key} schema of '${action.name}' (${vendor}) has no JSON Schema: it validates, but ` +
+        "OpenAPI and the registry cannot describe it. Wrap it with withJSONSchema(schema, " +
+        "jsonSchema) (see docs/services.md), or use a library that implements Standard JSON " +
+        "Schema, such as zod 4.",
+    );
+  }
 }
 
 /**

@@ -4,6 +4,7 @@ import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
 import type { RetryOptions } from "../middleware/resilience/retry.js";
 import type { LoggerOption } from "../observability/logger.js";
 import type { StrategyOption } from "../registry/strategies/index.js";
+import type { SecurityOptions } from "../security/secret.js";
 import type { Serializer } from "../serializers/index.js";
 import type { Transporter } from "../transporters/transporter.js";
 
@@ -63,6 +64,11 @@ export interface BrokerOptions {
   drainTimeout?: number;
   /** Middlewares, outermost last. */
   middlewares?: readonly Middleware[];
+  /**
+   * Who may join the cluster: `{ secret }` (or `secretFile`; default `$FLOTILLA_SECRET`, else
+   * the file named by `$FLOTILLA_SECRET_FILE`). Nodes without it are refused. See docs/security.md.
+   */
+  security?: SecurityOptions;
 }
 
 /** What `broker.health()` reports. */
@@ -73,7 +79,14 @@ export interface BrokerHealth {
   live: boolean;
   /** The node takes work: started, not draining, and connected when it has a transporter. */
   ready: boolean;
-  transporter: { connected: boolean } | undefined;
+  /**
+   * The transporter's connection, and the packets from other nodes dropped since start because
+   * they failed their checks: per peer (the transporter's proven peer, else the claimed sender,
+   * else `?`) and reason (`fields`, `body`, `depth`, `size`, ...). See docs/security.md.
+   */
+  transporter:
+    | { connected: boolean; badPackets: Record<string, Record<string, number>> }
+    | undefined;
   /** Requests from other nodes and event handlers running now. */
   inFlight: number;
   /** Each local service and whether it has started. */

@@ -1,29 +1,41 @@
 import { ServiceBroker } from "../broker/broker.js";
-import { errorToPlain } from "../errors/index.js";
-import type { CommonOptions } from "./args.js";
+import { cliLogger } from "./logger.js";
+import { showProgress } from "./progress.js";
 
-/** Options of the short-lived node that `call`, `emit` and the listings start. */
-export interface ClientOptions extends CommonOptions {
+/** Options of the short-lived node that `call`, `emit`, the listings and `dlq` start. */
+export interface ClientOptions {
+  transporter: string;
+  namespace: string;
+  nodeID?: string | undefined;
+  serializer?: "json" | "msgpack" | undefined;
+  logLevel?: string | undefined;
   /** How long to wait for the cluster to show what is asked for, in ms. */
   wait: number;
 }
 
+/** `tcp:// (namespace "shop")`: where the CLI looks, for progress lines and hints. */
+export function where(o: Pick<ClientOptions, "transporter" | "namespace">): string {
+  return `${o.transporter} (${o.namespace ? `namespace "${o.namespace}"` : "no namespace"})`;
+}
+
 /** Starts a node without services, joins the cluster, runs `work`, and leaves. */
 export async function withClient<T>(
-  common: ClientOptions,
+  o: ClientOptions,
   work: (broker: ServiceBroker) => Promise<T>,
 ): Promise<T> {
   const broker = new ServiceBroker({
-    transporter: common.transporter,
-    namespace: common.namespace,
-    logger: {
-      level: process.env.FLOTILLA_LOG_LEVEL === undefined ? "warn" : undefined,
-      pretty: false,
-    },
-    nodeID: common.nodeID ?? `cli-${process.pid}`,
-    ...(common.serializer ? { serializer: common.serializer } : {}),
+    transporter: o.transporter,
+    namespace: o.namespace,
+    logger: cliLogger(o.logLevel ?? "warn", 2),
+    nodeID: o.nodeID ?? `cli-${process.pid}`,
+    ...(o.serializer ? { serializer: o.serializer } : {}),
   });
-  await broker.start();
+  const progress = showProgress(`Connecting to ${where(o)}`);
+  try {
+    await broker.start();
+  } finally {
+    progress.stop();
+  }
   try {
     return await work(broker);
   } finally {
@@ -31,38 +43,73 @@ export async function withClient<T>(
   }
 }
 
-/** Waits until the set of known nodes has not grown for a short while (discovery has settled). */
-export async function settle(broker: ServiceBroker, max: number): Promise<void> {
-  const end = Date.now() + max;
-  let count = -1;
-  let stableSince = Date.now();
-  while (Date.now() < end) {
-    const now = broker.registry.remote.nodes.size;
-    if (now !== count) {
-      count = now;
-      stableSince = Date.now();
-    } else if (count > 0 && Date.now() - stableSince > 300) {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 50));
+/**
+ * Waits until `ready()` holds, re-checking on every change of the registry (no polling), at most
+ * `max` ms, with a progress line saying `what` it waits for. Returns whether it holds.
+ */
+export async function waitUntil(
+  broker: ServiceBroker,
+  ready: () => boolean,
+  max: number,
+  what: string,
+): Promise<boolean> {
+  if (ready()) return true;
+  const progress = showProgress(what);
+  try {
+    return await new Promise<boolean>((resolve) => {
+      const finish = (ok: boolean) => {
+        unwatch();
+        clearTimeout(timer);
+        resolve(ok);
+      };
+      const unwatch = broker.registry.watch(() => {
+        if (ready()) finish(true);
+      });
+      const timer = setTimeout(() => finish(ready()), max);
+    });
+  } finally {
+    progress.stop();
   }
 }
 
-/** The service part of an action name: `v2.users.get` → `v2.users`. */
-export function serviceOf(action: string): string {
-  return action.slice(0, Math.max(0, action.lastIndexOf(".")));
+/**
+ * Waits until discovery has settled: some node is known and nothing changed for a short
+ * while, or `max` ms passed. Woken by registry changes, never polls.
+ */
+export async function settle(broker: ServiceBroker, max: number, what: string): Promise<void> {
+  const quiet = Math.min(300, max);
+  const progress = showProgress(what);
+  try {
+    await new Promise<void>((resolve) => {
+      let quietTimer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        unwatch();
+        clearTimeout(quietTimer);
+        clearTimeout(deadline);
+        resolve();
+      };
+      const restart = () => {
+        clearTimeout(quietTimer);
+        if (broker.registry.remote.nodes.size > 0) quietTimer = setTimeout(finish, quiet);
+      };
+      const unwatch = broker.registry.watch(restart);
+      const deadline = setTimeout(finish, max);
+      restart();
+    });
+  } finally {
+    progress.stop();
+  }
 }
 
-/** Prints a result as JSON on stdout. */
-export function printJSON(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2) ?? "null"}\n`);
+/** The nodes this client sees, for hints: `2 nodes (math-1, greeter-1)` or `no nodes`. */
+export function seen(broker: ServiceBroker): string {
+  const ids = [...broker.registry.remote.nodes.keys()];
+  if (ids.length === 0) return "no nodes";
+  const shown = ids.slice(0, 5).join(", ") + (ids.length > 5 ? ", ..." : "");
+  return `${ids.length} node${ids.length === 1 ? "" : "s"} (${shown})`;
 }
 
-/** Prints an error with its code on stderr; returns the exit status (1). */
-export function printError(err: unknown): number {
-  const { name, message, code, status, retryable, data, nodeID } = errorToPlain(err);
-  process.stderr.write(
-    `${JSON.stringify({ error: { name, code, status, retryable, message, data, nodeID } }, null, 2)}\n`,
-  );
-  return 1;
+/** How long the client waited, for hints: `5 s`, `200 ms`. */
+export function waited(ms: number): string {
+  return ms >= 1000 ? `${Number((ms / 1000).toFixed(1))} s` : `${ms} ms`;
 }

@@ -4,6 +4,7 @@ import { pathToFileURL } from "node:url";
 import { ServiceSchemaError } from "../errors/index.js";
 import { isServiceDefinition } from "../service/define.js";
 import type { AnyServiceDefinition } from "../service/types.js";
+import { enableTypeScript } from "./typescript.js";
 
 const EXTENSIONS = new Set([".ts", ".mts", ".js", ".mjs"]);
 
@@ -53,16 +54,6 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-let tsReady: Promise<void> | undefined;
-
-/** Loads TypeScript files through tsx's loader, registered once and only when needed. */
-function ensureTypeScript(): Promise<void> {
-  tsReady ??= import("tsx/esm/api").then((tsx) => {
-    tsx.register();
-  });
-  return tsReady;
-}
-
 /**
  * Imports service modules: a module's default export (a definition or a list of them) or,
  * without one, every export made by `defineService`.
@@ -70,8 +61,10 @@ function ensureTypeScript(): Promise<void> {
 export async function loadServices(files: readonly string[]): Promise<AnyServiceDefinition[]> {
   const found: AnyServiceDefinition[] = [];
   for (const file of files) {
-    if (/\.[mc]?ts$/.test(file)) await ensureTypeScript();
-    const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    if (/\.[mc]?ts$/.test(file)) await enableTypeScript();
+    const mod = (await import(pathToFileURL(file).href).catch((err: unknown) => {
+      throw explainImport(err);
+    })) as Record<string, unknown>;
     const fromDefault = [mod.default].flat().filter((v) => v !== undefined);
     const defs =
       fromDefault.length > 0 ? fromDefault : Object.values(mod).filter(isServiceDefinition);
@@ -88,4 +81,16 @@ export async function loadServices(files: readonly string[]): Promise<AnyService
     }
   }
   return found;
+}
+
+/** Adds what to do to the error Node raises for TypeScript that it cannot strip. */
+function explainImport(err: unknown): unknown {
+  if (
+    (err as { code?: unknown })?.code === "ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX" &&
+    err instanceof Error
+  )
+    err.message +=
+      "\nNode.js strips types but does not compile enums, namespaces or parameter properties:" +
+      " rewrite them, or load .ts files through tsx (npm install -D tsx, then FLOTILLA_TS_LOADER=tsx).";
+  return err;
 }

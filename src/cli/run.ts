@@ -1,44 +1,90 @@
 import { fork } from "node:child_process";
+import { statSync } from "node:fs";
+import { relative, resolve } from "node:path";
 import { ServiceBroker } from "../broker/broker.js";
 import { startHealthServer } from "../observability/health-server.js";
-import { type CommonOptions, UsageError } from "./args.js";
+import type { AnyServiceDefinition } from "../service/types.js";
+import { type Parsed, UsageError } from "./args.js";
 import { expandFiles, loadServices } from "./load.js";
+import { locate, syntaxLocation } from "./locate.js";
+import { cliLogger } from "./logger.js";
+import type { Output } from "./output.js";
+
+/** The signals that stop `run` gracefully; a second one exits at once. */
+const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /**
- * `flotilla run <files...>`: loads the services into one broker and runs until SIGINT/SIGTERM;
- * with `--instances N`, forks N such processes and stops them together.
+ * `flotilla run <files...>`: loads the services into one broker and runs until SIGINT, SIGTERM or
+ * SIGHUP, then stops gracefully (the node says goodbye, its rendezvous entry is removed). With
+ * `--instances N`, forks N such processes and stops them together. A module that cannot be loaded
+ * is reported as a local error with its file and line.
  */
-export async function run(
-  patterns: string[],
-  common: CommonOptions,
-  instances: number,
-  health?: { port: number; host?: string },
-): Promise<number> {
-  if (patterns.length === 0)
-    throw new UsageError("flotilla run needs at least one service file or glob");
+export async function run(parsed: Parsed, out: Output): Promise<number> {
+  const o = parsed.options;
+  if (parsed.positionals.length === 0)
+    throw new UsageError("missing the service files, directories or globs to run", "run");
+  const instances = (o.instances as number | undefined) ?? 1;
   if (instances > 1) return runInstances(instances);
-  const files = expandFiles(patterns);
-  if (files.length === 0) throw new UsageError(`No files match ${patterns.join(" ")}`);
-  const definitions = await loadServices(files);
+  const files = filesOf(parsed.positionals);
+  const definitions: AnyServiceDefinition[] = [];
+  for (const file of files) {
+    try {
+      definitions.push(...(await loadServices([file])));
+    } catch (err) {
+      const at =
+        err instanceof SyntaxError && locate(err) === undefined ? syntaxLocation(file) : undefined;
+      return out.localError(err, `cannot load ${relative(process.cwd(), file) || file}`, at);
+    }
+  }
+  const nodeID = o["node-id"] as string | undefined;
   const broker = new ServiceBroker({
-    transporter: common.transporter,
-    namespace: common.namespace,
-    ...(common.nodeID ? { nodeID: instanceID(common.nodeID) } : {}),
-    ...(common.serializer ? { serializer: common.serializer } : {}),
+    transporter: (o.transporter as string | undefined) ?? "tcp://",
+    namespace: (o.namespace as string | undefined) ?? "",
+    logger: cliLogger((o["log-level"] as string | undefined) ?? "info", 1),
+    ...(nodeID ? { nodeID: instanceID(nodeID) } : {}),
+    ...(o.serializer ? { serializer: o.serializer as "json" | "msgpack" } : {}),
   });
-  for (const def of definitions) broker.createService(def);
+  try {
+    for (const def of definitions) broker.createService(def);
+  } catch (err) {
+    return out.localError(err, "cannot create the services");
+  }
   // Listen before starting, so a signal that arrives during start still stops the node cleanly.
   const signal = untilSignal();
-  // Forked instance n serves its probes on port + n - 1, so instances do not collide.
-  const offset = Number(process.env.FLOTILLA_INSTANCE ?? 1) - 1;
-  const probes = health
-    ? await startHealthServer(broker, { ...health, port: health.port + offset })
-    : undefined;
-  await broker.start();
+  let probes: { close(cb: () => void): void } | undefined;
+  try {
+    const port = o["health-port"] as number | undefined;
+    if (port !== undefined) {
+      // Forked instance n serves its probes on port + n - 1, so instances do not collide.
+      const offset = Number(process.env.FLOTILLA_INSTANCE ?? 1) - 1;
+      const host = o["health-host"] as string | undefined;
+      probes = await startHealthServer(broker, { port: port + offset, ...(host ? { host } : {}) });
+    }
+    await broker.start();
+  } catch (err) {
+    await broker.stop().catch(() => undefined);
+    await new Promise((done) => (probes ? probes.close(() => done(undefined)) : done(undefined)));
+    return out.localError(err, "the node could not start");
+  }
   await signal;
   await broker.stop();
-  await new Promise((resolve) => (probes ? probes.close(resolve) : resolve(undefined)));
+  await new Promise((done) => (probes ? probes.close(() => done(undefined)) : done(undefined)));
   return 0;
+}
+
+/** Every file the arguments name; a name that matches nothing is a usage error. */
+function filesOf(patterns: readonly string[]): string[] {
+  const files = new Set<string>();
+  for (const pattern of patterns) {
+    const glob = /[*?]/.test(pattern);
+    if (!glob && !statSync(resolve(pattern), { throwIfNoEntry: false })) {
+      throw new UsageError(`no such file or directory: ${pattern}`, "run");
+    }
+    const found = expandFiles([pattern]);
+    if (found.length === 0) throw new UsageError(`no service modules match ${pattern}`, "run");
+    for (const f of found) files.add(f);
+  }
+  return [...files];
 }
 
 /** `<id>-<n>` in the n-th forked instance, so instances of one command get unique node IDs. */
@@ -47,36 +93,43 @@ function instanceID(nodeID: string): string {
   return n === undefined ? nodeID : `${nodeID}-${n}`;
 }
 
+/**
+ * Resolves on the first stop signal; a second one (an impatient Ctrl-C) exits at once. Forked
+ * instances skip that: Ctrl-C reaches them twice, from the terminal and relayed by the parent.
+ */
 function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = () => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve();
+  const forked = process.env.FLOTILLA_INSTANCE !== undefined;
+  return new Promise((done) => {
+    const stop = (signal: NodeJS.Signals) => {
+      for (const s of STOP_SIGNALS) process.off(s, stop);
+      for (const s of STOP_SIGNALS) {
+        process.once(s, () => (forked ? undefined : process.exit(signal === "SIGINT" ? 130 : 143)));
+      }
+      done();
     };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
+    for (const s of STOP_SIGNALS) process.on(s, stop);
   });
 }
 
 /** Forks the same command N times (without `--instances`) and relays signals to the children. */
 async function runInstances(count: number): Promise<number> {
   const args = stripInstances(process.argv.slice(2));
+  const { FLOTILLA_INSTANCES: _, ...env } = process.env;
   const children = Array.from({ length: count }, (_, i) =>
     fork(process.argv[1]!, args, {
-      env: { ...process.env, FLOTILLA_INSTANCE: String(i + 1) },
+      env: { ...env, FLOTILLA_INSTANCE: String(i + 1) },
       stdio: "inherit",
     }),
   );
   const exits = children.map(
-    (child) => new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? 1))),
+    (child) => new Promise<number>((done) => child.on("exit", (code) => done(code ?? 1))),
   );
-  const relay = (signal: NodeJS.Signals) => () => {
+  const relay = (signal: NodeJS.Signals) => {
     for (const child of children) child.kill(signal);
   };
-  process.on("SIGINT", relay("SIGINT"));
-  process.on("SIGTERM", relay("SIGTERM"));
+  for (const s of STOP_SIGNALS) process.on(s, relay);
   const codes = await Promise.all(exits);
+  for (const s of STOP_SIGNALS) process.off(s, relay);
   return codes.every((c) => c === 0) ? 0 : 1;
 }
 
@@ -84,6 +137,10 @@ function stripInstances(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
+    if (arg === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
     if (arg === "--instances" || arg === "-i") i++;
     else if (!arg.startsWith("--instances=")) out.push(arg);
   }

@@ -1,3 +1,4 @@
+import { ForbiddenError, UnauthorizedError } from "./access.js";
 import {
   BrokerStoppedError,
   CircuitOpenError,
@@ -23,6 +24,7 @@ import {
   ResultNotSerializableError,
   TransporterNotConnectedError,
 } from "./infrastructure.js";
+import { PayloadTooDeepError } from "./limits.js";
 
 /** A class of error that {@link errorFromPlain} can rebuild by name. */
 // biome-ignore lint/suspicious/noExplicitAny: constructor signatures differ per class; only the prototype is used.
@@ -81,6 +83,9 @@ for (const cls of [
   ResultNotSerializableError,
   DeadLetterNotFoundError,
   BadPacketError,
+  PayloadTooDeepError,
+  UnauthorizedError,
+  ForbiddenError,
 ]) {
   registerErrorClass(cls);
 }
@@ -107,6 +112,7 @@ export const errorCatalogue: readonly CatalogueEntry[] = [
       "UNKNOWN_STRATEGY",
       "BALANCING_NOT_SUPPORTED",
       "JETSTREAM_NOT_ENABLED",
+      "INVALID_SECRET",
     ] as const
   ).map((code) => new ConfigurationError("x", code)),
   new MissingDependencyError("x", "x"),
@@ -117,4 +123,7 @@ export const errorCatalogue: readonly CatalogueEntry[] = [
   new ResultNotSerializableError("x"),
   new DeadLetterNotFoundError("x"),
   new BadPacketError("x", "x"),
+  new PayloadTooDeepError(0),
+  new UnauthorizedError(),
+  new ForbiddenError(),
 ].map(({ name, code, status, retryable }) => ({ name, code, status, retryable }));

@@ -1,4 +1,6 @@
+export * from "./access.js";
 export * from "./catalogue.js";
 export * from "./errors.js";
 export * from "./infrastructure.js";
+export * from "./limits.js";
 export * from "./plain.js";

@@ -20,7 +20,8 @@ export type ConfigurationCode =
   | "UNKNOWN_SERIALIZER"
   | "UNKNOWN_STRATEGY"
   | "BALANCING_NOT_SUPPORTED"
-  | "JETSTREAM_NOT_ENABLED";
+  | "JETSTREAM_NOT_ENABLED"
+  | "INVALID_SECRET";
 
 /** An optional package (a broker client, msgpackr) is not installed; the message says what to run. */
 export class MissingDependencyError extends FlotillaError {

@@ -69,7 +69,11 @@ export function createDispatcher(state: DispatchState) {
     try {
       const params = mergeParams(request.query, request.body, match.params);
       let meta: Meta | undefined;
-      if (route.authenticate !== undefined || route.authorize !== undefined) {
+      if (
+        route.authenticate !== undefined ||
+        route.authorize !== undefined ||
+        route.access !== undefined
+      ) {
         meta = await authorizeRequest(route, request, params, method);
       }
       const result = await broker.call(route.action, params, {

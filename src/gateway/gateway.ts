@@ -1,9 +1,12 @@
 import Fastify, { type FastifyInstance } from "fastify";
+import { DEFAULT_MAX_DEPTH } from "../serializers/depth.js";
+import { clientErrorHandler } from "./client-error.js";
 import { Compressor } from "./compress.js";
 import { createDispatcher, type DispatchState, type GatewayBroker, pathOf } from "./dispatch.js";
 import { registerDocs } from "./docs/routes.js";
 import { registerEdge } from "./edge.js";
 import { HttpEdgeError } from "./errors.js";
+import { checkQueryEncoding, registerBodyParsers } from "./input.js";
 import { buildOpenApi, type OpenApiDocument } from "./openapi/document.js";
 import {
   DEFAULT_BODY_LIMIT,
@@ -71,6 +74,8 @@ export async function createGateway(
     return503OnClosing: true,
     // Errors Fastify raises before routing (a URL that is not valid percent-encoding, ...).
     frameworkErrors: (err, request, reply) => sendProblem(reply, err, request.id, problems),
+    // Requests Node's HTTP parser refuses never reach Fastify: answer those as problems too.
+    clientErrorHandler: clientErrorHandler(logger, options.problemTypeBase),
   }) as unknown as FastifyInstance;
   const table = new RouteTable(options, prefix, logger);
   let dirty = true;
@@ -101,6 +106,8 @@ export async function createGateway(
     const err = new HttpEdgeError(`No route for ${request.method} ${path}.`, "NOT_FOUND", 404);
     return sendProblem(reply, err, request.id, problems);
   });
+  registerBodyParsers(app, options.maxBodyDepth ?? DEFAULT_MAX_DEPTH);
+  app.addHook("onRequest", checkQueryEncoding);
   const staticFile = await registerEdge(app, options);
   const compressor =
     options.compress === false

@@ -78,6 +78,8 @@ export interface GatewayOptions {
   wrapResponse?: boolean;
   /** Largest accepted request body in bytes; larger ones get 413. Default 1 MiB. */
   bodyLimit?: number;
+  /** Deepest nesting of objects and arrays in a JSON body; deeper ones get 422. Default 512. */
+  maxBodyDepth?: number;
   /** CORS: `true` allows every origin; an object is passed to `@fastify/cors`. Default off. */
   cors?: boolean | FastifyCorsOptions;
   /** Rate limiting per client (by IP unless `keyGenerator` says otherwise). Default off. */

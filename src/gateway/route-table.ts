@@ -1,3 +1,4 @@
+import { type Requirement, requirementOf } from "../middleware/auth/access.js";
 import type { Logger } from "../observability/logger.js";
 import type { ActionInfo } from "../registry/catalog.js";
 import { matchesEvent } from "../registry/patterns.js";
@@ -24,6 +25,8 @@ export interface GatewayRoute {
   readonly info: ActionInfo | undefined;
   readonly authenticate: Authenticate | undefined;
   readonly authorize: Authorize | undefined;
+  /** Roles and scopes the action declares (`auth`); checked after `authenticate`. */
+  readonly access: Requirement | undefined;
   /** Status of a successful answer. */
   readonly status: number;
   readonly timeout: number | undefined;
@@ -123,12 +126,14 @@ export class RouteTable {
     previous: GatewayRoute | undefined,
     settings: RouteSettings,
   ): GatewayRoute {
+    const known = info ?? previous?.info;
     return {
       pattern,
       action,
       source,
       available: info !== undefined,
-      info: info ?? previous?.info,
+      info: known,
+      access: requirementOf(known?.auth),
       authenticate: pick(settings.authenticate, this.config.authenticate),
       authorize: pick(settings.authorize, this.config.authorize),
       status: settings.status ?? 200,

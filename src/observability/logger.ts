@@ -33,8 +33,17 @@ export function createLogger(
   const level = settings.level ?? envLevel() ?? "info";
   const usePretty = settings.pretty ?? process.stdout.isTTY === true;
   if (!usePretty) return pino({ level, base: bindings });
-  const stream = pretty({ colorize: true, sync: true, ignore: "pid,hostname" });
+  // Colour as the terminal and NO_COLOR / FORCE_COLOR say (pino-pretty's own detection).
+  const stream = pretty({ colorize: colorWanted(), sync: true, ignore: "pid,hostname" });
   return pino({ level, base: bindings }, stream);
+}
+
+/** NO_COLOR (any value) turns colour off, FORCE_COLOR (not "0") on; else a terminal decides. */
+function colorWanted(): boolean {
+  if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== "") return false;
+  const force = process.env.FORCE_COLOR;
+  if (force !== undefined) return force !== "0" && force !== "false";
+  return process.stdout.isTTY === true;
 }
 
 function envLevel(): LoggerSettings["level"] | undefined {

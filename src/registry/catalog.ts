@@ -1,5 +1,5 @@
 import type { JSONSchema } from "../service/json-schema.js";
-import type { Visibility } from "../service/types.js";
+import type { ActionAuth, Visibility } from "../service/types.js";
 
 /**
  * One action as the whole cluster offers it: what the gateway routes and documents, whichever
@@ -19,6 +19,8 @@ export interface ActionInfo {
   readonly params?: JSONSchema | undefined;
   /** JSON Schema of the result, when the action declares `result`. */
   readonly result?: JSONSchema | undefined;
+  /** Roles and scopes callers need (the gateway checks them), when the action declares `auth`. */
+  readonly auth?: ActionAuth | undefined;
   /** Nodes that serve it now. */
   readonly nodeIDs: readonly string[];
 }
@@ -37,6 +39,8 @@ export interface ActionDescriptor {
   schemaHash?: string | undefined;
   /** Safe to retry (callers' retry middleware reads it). */
   idempotent?: boolean | undefined;
+  /** Roles and scopes callers need: the gateway enforces them for HTTP requests. */
+  auth?: ActionAuth | undefined;
 }
 
 /** A service as another node describes it. */

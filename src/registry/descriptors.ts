@@ -43,6 +43,7 @@ function describe(registry: Registry, service: Service): ServiceDescriptor {
       result: toJSONSchema(def.result, "output"),
       schemaHash: params === undefined ? undefined : hash(params),
       idempotent: def.idempotent === true && def.retry !== false ? true : undefined,
+      auth: def.auth,
     });
   }
   const events = registry.listeners

@@ -76,6 +76,7 @@ export class Registry {
         description: def.description,
         params: toJSONSchema(def.params, "input"),
         result: toJSONSchema(def.result, "output"),
+        auth: def.auth,
         nodeIDs: [action.service.broker.nodeID],
       });
     }
@@ -98,6 +99,7 @@ export class Registry {
         description: d.description,
         params: d.params,
         result: d.result,
+        auth: d.auth,
         nodeIDs,
       });
     }

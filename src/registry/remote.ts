@@ -1,3 +1,5 @@
+import { BadPacketError } from "../errors/index.js";
+import { checkAnnouncement } from "./announcement.js";
 import type { ActionDescriptor, NodeAnnouncement } from "./catalog.js";
 import { matchesEvent } from "./patterns.js";
 
@@ -45,8 +47,18 @@ export class RemoteCatalog {
   #byEvent = new Map<string, RemoteListener[]>();
   #services = new Map<string, number>();
 
-  /** Adds or replaces a node from its INFO. Returns the entry it replaced, if any. */
+  /**
+   * Adds or replaces a node from its INFO. Returns the entry it replaced, if any. An
+   * announcement without the shape of one (whatever its source) is refused with
+   * {@link BadPacketError} before anything changes, so one bad node cannot break the index of
+   * the others.
+   */
   upsert(info: NodeAnnouncement, now: number): NodeInfo | undefined {
+    const problem = checkAnnouncement(info);
+    if (problem !== undefined) {
+      const from = typeof info?.sender === "string" ? info.sender.slice(0, 256) : "?";
+      throw new BadPacketError(`Malformed announcement from '${from}': info${problem}`, "fields");
+    }
     const previous = this.nodes.get(info.sender);
     this.nodes.set(info.sender, {
       id: info.sender,

@@ -3,7 +3,14 @@ import { jsonSerializer } from "./json.js";
 import { msgpackSerializer } from "./msgpack.js";
 import type { Serializer } from "./serializer.js";
 
-export type { Serializer } from "./serializer.js";
+export {
+  DEFAULT_MAX_DEPTH,
+  encodeWithin,
+  jsonTooDeep,
+  parseJsonLimited,
+  valueTooDeep,
+} from "./depth.js";
+export type { Serializer, SerializerOptions } from "./serializer.js";
 
 const known: Record<string, () => Serializer> = {
   json: jsonSerializer,

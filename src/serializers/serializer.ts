@@ -4,6 +4,12 @@ export interface Serializer {
   readonly name: string;
   /** One-byte code written in every packet header, so a mismatch is detected, not misparsed. */
   readonly code: number;
+  /**
+   * The deepest nesting of objects and arrays it writes or reads; deeper values are refused with
+   * `PAYLOAD_TOO_DEEP` (the built-in serializers; default 512). A serializer of your own should
+   * bound its depth too: see `valueTooDeep` and `encodeWithin`.
+   */
+  readonly maxDepth?: number;
   encode(value: unknown): Uint8Array;
   /**
    * Encodes `value` after an ASCII `prefix` in one buffer: saves a copy per packet for text
@@ -14,4 +20,10 @@ export interface Serializer {
   decodeFrom?(bytes: Uint8Array, offset: number): unknown;
   /** Throws on bytes it cannot read; transit drops such packets. */
   decode(bytes: Uint8Array): unknown;
+}
+
+/** Options of the built-in serializers. */
+export interface SerializerOptions {
+  /** The deepest nesting of objects and arrays accepted either way. Default 512. */
+  maxDepth?: number;
 }

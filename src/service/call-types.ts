@@ -57,7 +57,10 @@ export interface CallOptions {
   nodeID?: string;
   /** Correlates all calls of one request; generated at the edge when absent. */
   requestID?: string;
-  /** Headers that travel with the call (e.g. `traceparent`); the handler sees them in `ctx.headers`. */
+  /**
+   * Headers that travel with the call (e.g. `traceparent`); the handler sees them in
+   * `ctx.headers`. Merged over the parent's headers, which a call inherits.
+   */
   headers?: Record<string, string>;
   /** Retry after retryable errors this many times, even if the action is not marked idempotent. */
   retries?: number;
@@ -71,6 +74,8 @@ export interface CallOptions {
 export interface EmitOptions {
   /** Merged over the parent's meta. */
   meta?: Meta;
+  /** Headers that travel with the event (`ctx.headers` in handlers); merged over the parent's. */
+  headers?: Record<string, string>;
   /** The context this event is emitted from (set for you by `ctx.emit`). */
   parentCtx?: ParentContext;
   /** Deliver only to these balancing groups (default: every subscribing group). */

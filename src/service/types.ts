@@ -110,8 +110,14 @@ export interface ServiceInstance<St = Settings> {
 export interface TimerDefinition {
   /** Run every this long: ms, or `"30s"`, `"5m"`... Give `every` or `cron`. */
   every?: number | string;
-  /** Run on a cron schedule (`"*\/5 * * * *"`, `"@hourly"`), in local time. */
+  /**
+   * Run on a cron schedule (croner syntax): five fields, or six with seconds first; names
+   * (`MON-FRI`, `JAN`), `L` (last day), `#` (nth weekday), `@hourly`-style nicknames. In the
+   * process's time zone unless `timezone` is given.
+   */
   cron?: string;
+  /** The IANA time zone a `cron` schedule is read in (e.g. `"Europe/Berlin"`). */
+  timezone?: string;
   /** Run on one instance of the service across the cluster (chosen from the registry). */
   singleton?: boolean;
   /** Also run once right after the service starts. Default false. */
@@ -129,6 +135,27 @@ export interface TimerDefinition {
  */
 export type Visibility = "published" | "public" | "protected" | "private";
 
+/**
+ * Who may call an action, by the caller's identity: the `ctx.meta.user` the gateway sets from a
+ * verified token (its `roles`/`role` and `scopes`/`scope`/`scp` claims). `roles`: at least one
+ * of them; `scopes`: every one of them. `enforce: "gateway"` (default) checks HTTP requests at
+ * the gateway; `"always"` also checks every call at the action's own node, so a service calling
+ * the action directly needs the identity too.
+ *
+ * @example
+ * ```ts
+ * remove: { auth: { roles: ["admin"], enforce: "always" }, handler: (ctx) => drop(ctx.params) }
+ * ```
+ */
+export interface ActionAuth {
+  /** The caller needs at least one of these roles. */
+  readonly roles?: readonly string[];
+  /** The caller needs every one of these scopes. */
+  readonly scopes?: readonly string[];
+  /** Where it is checked: at the gateway only (default), or on every call at the action. */
+  readonly enforce?: "gateway" | "always";
+}
+
 /** One action (request/reply handler) of a service. `S` is its params schema. */
 export interface ActionDefinition<S = undefined> {
   /** A Standard Schema (zod, valibot, arktype, ...) that validates and types `ctx.params`. */
@@ -137,6 +164,8 @@ export interface ActionDefinition<S = undefined> {
   handler(ctx: Context<InferOutput<S>>): unknown;
   /** Who may call it. Default `public`. */
   visibility?: Visibility;
+  /** Roles and scopes the caller's identity (`ctx.meta.user`) needs. Default: none. */
+  auth?: ActionAuth;
   /** Time budget in ms for a call to this action, unless the caller sets one. */
   timeout?: number;
   /** HTTP route(s) for the gateway, e.g. `"GET /users/:id"`. */

@@ -16,6 +16,41 @@ interface Running {
   stopped: boolean;
 }
 
+/** The longest delay `setTimeout` takes; a longer one fires at once. */
+const MAX_DELAY = 2 ** 31 - 1;
+
+type Wait = (ms: number, then: () => void) => void;
+
+/** Runs every `def.every` ms, counted on the monotonic timer clock (wall-clock jumps do not matter). */
+function everyLoop(def: TimerDefinition, wait: Wait, run: () => void): () => void {
+  const every = parseDuration(def.every ?? 0);
+  const loop = () =>
+    wait(every, () => {
+      run();
+      loop();
+    });
+  return loop;
+}
+
+/**
+ * Runs at each time of the cron schedule, by the wall clock: a wait that ends before the due time
+ * (the clock was set back) waits again, and the next run is computed after the due time.
+ */
+function cronLoop(def: TimerDefinition, wait: Wait, run: () => void): () => void {
+  const cron = parseCron(def.cron ?? "", def.timezone);
+  const loop = (from: number) => {
+    const due = cron.next(from);
+    if (due === undefined) return; // only a schedule with a year field ends
+    const until = () => {
+      if (Date.now() < due) return wait(due - Date.now(), until);
+      run();
+      loop(Math.max(Date.now(), due));
+    };
+    wait(due - Date.now(), until);
+  };
+  return () => loop(Date.now());
+}
+
 /** Checks timer definitions at `createService`, so a bad schedule fails early. */
 export function checkTimers(
   service: string,
@@ -28,7 +63,12 @@ export function checkTimers(
       throw new ServiceSchemaError(`Timer '${service}.${name}' needs either 'every' or 'cron'.`);
     }
     if (def.every !== undefined) parseDuration(def.every);
-    if (def.cron !== undefined) parseCron(def.cron);
+    if (def.cron !== undefined) parseCron(def.cron, def.timezone);
+    else if (def.timezone !== undefined) {
+      throw new ServiceSchemaError(
+        `Timer '${service}.${name}': 'timezone' applies to 'cron' only.`,
+      );
+    }
   }
 }
 
@@ -53,17 +93,16 @@ export class TimerRunner {
     for (const [name, def] of Object.entries(timers)) {
       const state: Running = { timer: undefined, busy: false, stopped: false };
       list.push(state);
-      const every = def.every === undefined ? undefined : parseDuration(def.every);
-      const cron = def.cron === undefined ? undefined : parseCron(def.cron);
-      const delay = () => (every !== undefined ? every : cron!.next(Date.now()) - Date.now());
-      const schedule = () => {
+      // Waits `ms` in steps: setTimeout holds at most 2^31-1 ms (24.8 days), longer fires at once.
+      const wait = (ms: number, then: () => void) => {
         if (state.stopped) return;
-        state.timer = setTimeout(() => {
-          this.#tick(service, name, def, state);
-          schedule();
-        }, delay());
+        const step = Math.min(Math.max(ms, 0), MAX_DELAY);
+        state.timer = setTimeout(() => (ms > step ? wait(ms - step, then) : then()), step);
         state.timer.unref();
       };
+      const run = () => this.#tick(service, name, def, state);
+      const schedule =
+        def.every === undefined ? cronLoop(def, wait, run) : everyLoop(def, wait, run);
       if (def.runOnStart) this.#tick(service, name, def, state);
       schedule();
     }

@@ -1,6 +1,7 @@
-import { BadPacketError } from "../errors/index.js";
+import { BadPacketError, PayloadTooDeepError } from "../errors/index.js";
 import type { Serializer } from "../serializers/index.js";
 import { type Packet, type PacketBodies, PacketType, PROTOCOL_VERSION } from "./packets.js";
+import { checkBody } from "./validate.js";
 
 /** Bytes before the body: protocol version, serializer code, packet type. */
 const HEADER = 3;
@@ -31,8 +32,11 @@ export function encodePacket<T extends PacketType>(
 }
 
 /**
- * Decodes and checks a packet. Throws {@link BadPacketError} for another protocol version, another
- * serializer, an unknown type, a body that does not decode, or a body without its sender.
+ * Decodes and checks a packet, so nothing acts on a stranger's bytes before they have the shape
+ * of their type. Throws {@link BadPacketError} with `data.reason`: `short`, `version` (another
+ * protocol version), `serializer` (another serializer), `type` (unknown), `body` (does not
+ * decode), `depth` (nested deeper than the serializer's `maxDepth`), `sender` (none) or
+ * `fields` (a field of the wrong type or over its bound: see `validate.ts`).
  */
 export function decodePacket(serializer: Serializer, bytes: Uint8Array): Packet {
   if (bytes.length < HEADER) throw new BadPacketError("Packet too short", "short");
@@ -53,40 +57,29 @@ export function decodePacket(serializer: Serializer, bytes: Uint8Array): Packet 
       ? serializer.decodeFrom(bytes, HEADER)
       : serializer.decode(bytes.subarray(HEADER));
   } catch (cause) {
-    throw new BadPacketError(`Packet body does not decode: ${(cause as Error).message}`, "body");
+    if (cause instanceof PayloadTooDeepError) {
+      throw new BadPacketError(`Packet body is too deep: ${cause.message}`, "depth", { type });
+    }
+    const why = cause instanceof Error ? cause.message : String(cause);
+    throw new BadPacketError(`Packet body does not decode: ${why.slice(0, 200)}`, "body", { type });
   }
   if (
     typeof body !== "object" ||
     body === null ||
     typeof (body as { sender?: unknown }).sender !== "string"
   ) {
-    throw new BadPacketError("Packet body has no sender", "sender");
+    throw new BadPacketError("Packet body has no sender", "sender", { type });
   }
-  if (!hasFields(type, body as Record<string, unknown>)) {
-    throw new BadPacketError(`Packet of type ${type} is missing fields`, "fields", { type });
+  const problem = checkBody(type as PacketType, body);
+  if (problem !== undefined) {
+    const name = NAMES.get(type) ?? String(type);
+    const sender = (body as { sender: string }).sender.slice(0, 256);
+    throw new BadPacketError(`Malformed ${name} packet: body${problem}`, "fields", {
+      type,
+      sender,
+    });
   }
   return { type, body } as Packet;
 }
 
-/** The fields transit relies on, per type: a packet without them is dropped, not half-handled. */
-function hasFields(type: number, body: Record<string, unknown>): boolean {
-  switch (type) {
-    case PacketType.REQUEST:
-      return (
-        typeof body.id === "string" &&
-        typeof body.action === "string" &&
-        typeof body.level === "number"
-      );
-    case PacketType.RESPONSE:
-      return typeof body.id === "string" && typeof body.ok === "boolean";
-    case PacketType.EVENT:
-      return typeof body.event === "string" && (body.groups === null || Array.isArray(body.groups));
-    case PacketType.INFO:
-      return typeof body.instanceID === "string" && Array.isArray(body.services);
-    case PacketType.PING:
-    case PacketType.PONG:
-      return typeof body.id === "string" && typeof body.time === "number";
-    default:
-      return true;
-  }
-}
+const NAMES = new Map<number, string>(Object.entries(PacketType).map(([k, v]) => [v, k]));

@@ -1,4 +1,6 @@
 import { hostname } from "node:os";
+import type { ServiceDescriptor } from "../registry/catalog.js";
+import { compareServices, describeConflict, type ServiceConflict } from "../registry/conflicts.js";
 import { describeServices } from "../registry/descriptors.js";
 import { send, type TransitCore } from "./core.js";
 import {
@@ -28,6 +30,8 @@ export class Discovery {
   #pingTimer: NodeJS.Timeout | undefined;
   #announce: NodeJS.Immediate | undefined;
   #cpu = cpuMeter();
+  /** Conflicts already reported, so each is said once (per pair of node runs and definitions). */
+  #conflicts = new Set<string>();
 
   constructor(
     private readonly core: TransitCore,
@@ -117,6 +121,43 @@ export class Discovery {
       this.emit("$node.connected", { nodeID: info.sender, reconnected: restarted });
     }
     this.emit("$services.changed", { nodeID: info.sender, local: false });
+    this.#checkConflicts(info);
+  }
+
+  /**
+   * Warns (log and `$services.conflict`) when the announcing node defines a service version
+   * differently from this node or another node: calls would behave differently by where they land.
+   */
+  #checkConflicts(info: InfoPacket): void {
+    const { registry, nodeID } = this.core;
+    const others: [string, string, ServiceDescriptor[]][] = [
+      [nodeID, this.core.instanceID, describeServices(registry)],
+    ];
+    for (const node of registry.remote.nodes.values()) {
+      if (node.id !== info.sender) others.push([node.id, node.instanceID, node.info.services]);
+    }
+    for (const mine of info.services) {
+      for (const [otherID, otherInstance, services] of others) {
+        const theirs = services.find((s) => s.fullName === mine.fullName);
+        const diff = theirs && compareServices(theirs, mine);
+        if (!diff) continue;
+        const key = JSON.stringify([mine.fullName, otherInstance, info.instanceID, diff]);
+        if (this.#conflicts.has(key)) continue;
+        if (this.#conflicts.size > 1000) this.#conflicts.clear();
+        this.#conflicts.add(key);
+        const conflict: ServiceConflict = {
+          service: mine.fullName,
+          nodeIDs: [otherID, info.sender],
+          onlyOn: { [otherID]: diff.onlyFirst, [info.sender]: diff.onlySecond },
+          schemas: diff.schemas,
+        };
+        this.core.logger.warn(
+          conflict,
+          `Service '${mine.fullName}' is defined differently on nodes '${otherID}' and '${info.sender}' (${describeConflict(conflict)})`,
+        );
+        this.emit("$services.conflict", conflict);
+      }
+    }
   }
 
   onHeartbeat(packet: HeartbeatPacket): void {

@@ -1,5 +1,6 @@
 import type { BrokerOptions } from "../broker/options.js";
 import type { Strategy } from "../registry/strategies/index.js";
+import { secureTransport } from "../security/index.js";
 import type { Serializer } from "../serializers/index.js";
 import { resolveTransporter } from "../transporters/index.js";
 import { DEFAULT_MAX_PACKET_SIZE } from "./core.js";
@@ -17,9 +18,11 @@ export async function openTransit(
 ): Promise<Transit | undefined> {
   const option = options.transporter;
   if (option === undefined) return undefined;
-  const transporter = typeof option === "string" ? await resolveTransporter(option) : option;
+  const resolved = typeof option === "string" ? await resolveTransporter(option) : option;
+  const { auth, transporter } = secureTransport(resolved, options.security, deps.namespace);
   const transit = new Transit(deps, {
     transporter,
+    auth,
     serializer,
     strategy,
     maxCallLevel: options.maxCallLevel ?? 100,

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { inheritHeaders } from "../broker/context.js";
 import {
   CircuitOpenError,
   MaxCallLevelError,
@@ -79,7 +80,7 @@ export class Outgoing {
       level,
       caller: parent?.service?.fullName,
       timeout,
-      headers: opts?.headers ?? undefined,
+      headers: inheritHeaders(parent, opts?.headers),
       sentAt: route.queued ? Date.now() : undefined,
     };
     // A request waiting in a durable queue should outlive a broker restart, until its deadline.
@@ -87,7 +88,16 @@ export class Outgoing {
     const publish = route.queued
       ? { ...(timeout > 0 ? { ttl: timeout } : {}), persistent: durable }
       : undefined;
-    send(this.core, route.topic, PacketType.REQUEST, packet, publish).catch((err: unknown) => {
+    let sending: Promise<void>;
+    try {
+      sending = send(this.core, route.topic, PacketType.REQUEST, packet, publish);
+    } catch (err) {
+      // The params cannot be encoded (too deep, a cycle, a BigInt): no node could take them, and
+      // the call must not stay pending until its timeout.
+      this.core.pending.reject(id, err);
+      return pending;
+    }
+    sending.catch((err: unknown) => {
       // Too large stays too large on any node: the caller hears that, not "try elsewhere".
       const error =
         err instanceof PacketTooLargeError

@@ -24,10 +24,12 @@ export type {
 const builtIn = new Map<string, () => Promise<TransporterFactory>>([
   ["memory", async () => (await import("./memory/index.js")).memoryTransporterFromUrl],
   ["tcp", async () => (await import("./tcp/index.js")).tcpTransporterFromUrl],
+  ["tcps", async () => (await import("./tcp/index.js")).tcpTransporterFromUrl],
   ["amqp", async () => (await import("./amqp/index.js")).amqpTransporterFromUrl],
   ["amqps", async () => (await import("./amqp/index.js")).amqpTransporterFromUrl],
   ["nats", async () => (await import("./nats/index.js")).natsTransporterFromUrl],
   ["redis", async () => (await import("./redis/index.js")).redisTransporterFromUrl],
+  ["rediss", async () => (await import("./redis/index.js")).redisTransporterFromUrl],
 ]);
 
 const registered = new Map<string, TransporterFactory>();

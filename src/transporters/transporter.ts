@@ -14,14 +14,37 @@ export interface TransporterCapabilities {
   readonly persistentQueues?: boolean;
   /** The transporter reports a peer whose connection dropped (`onPeerDown`), before heartbeats would. */
   readonly peerAware: boolean;
+  /**
+   * The transporter proves peers itself with `context.auth` (tcp: in its handshake) and passes
+   * the proven sender of each message as `from`. Without it, a node with a secret signs every
+   * message instead (`src/security/signed.ts`). Default false.
+   */
+  readonly authenticates?: boolean;
 }
 
 /**
- * Receives every message for a topic this node subscribed to. For a broker-balanced request it
+ * Receives every message for a topic this node subscribed to. `from` is the nodeID the
+ * transporter proved sent it (its authenticated peer, or the signer), when it knows one: transit
+ * then drops a packet whose `sender` says otherwise. For a broker-balanced request it
  * returns a promise that settles when the request is answered: a transporter that acknowledges
  * grouped messages may wait for it, so its prefetch bounds the work in progress.
  */
-export type MessageHandler = (topic: string, data: Uint8Array) => void | Promise<void>;
+export type MessageHandler = (
+  topic: string,
+  data: Uint8Array,
+  from?: string,
+) => void | Promise<void>;
+
+/**
+ * Proof of membership of a cluster: an HMAC-SHA-256 keyed with the cluster's secret (made by
+ * `clusterAuth` in `src/security/auth.ts`). A transporter never sees the secret itself.
+ */
+export interface ClusterAuth {
+  /** The MAC of `parts`, each length-prefixed, so no two lists of parts share one. */
+  mac(...parts: (string | Uint8Array)[]): Buffer;
+  /** Whether `mac` is the MAC of `parts` (compared in constant time). */
+  verify(mac: Uint8Array, ...parts: (string | Uint8Array)[]): boolean;
+}
 
 /** What transit hands a transporter when it connects. */
 export interface TransporterContext {
@@ -35,6 +58,11 @@ export interface TransporterContext {
    * allocating; it does not check what it is asked to publish.
    */
   readonly maxPacketSize: number;
+  /**
+   * The cluster's proof of membership when the node has a secret: a transporter that
+   * `authenticates` refuses peers that cannot prove it. Absent: no secret, anyone may join.
+   */
+  readonly auth?: ClusterAuth;
   /** Every incoming message. Must not throw; transit catches its own errors. */
   readonly onMessage: MessageHandler;
   /** A connection to a peer came up (only when `capabilities.peerAware`): transit asks it to introduce itself. */
@@ -61,6 +89,12 @@ export interface Transporter {
    * tests; transporters without it are disconnected instead.
    */
   kill?(): Promise<void>;
+  /**
+   * Cuts the connection to one peer that misbehaves (transit calls it after repeated bad
+   * packets from `nodeID`, as identified by the `from` of {@link MessageHandler}). Optional:
+   * only transporters with connections per peer (`tcp://`) have it; the peer may come back.
+   */
+  dropPeer?(nodeID: string): void;
   /**
    * Receives messages published to `topic`. With `group` (only when `capabilities.balancing`;
    * ignored otherwise), each message goes to one subscriber of the group. Resolves once peers

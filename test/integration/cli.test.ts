@@ -129,10 +129,12 @@ describe("flotilla CLI", () => {
     expect(JSON.parse(res.stdout)).toEqual({ emitted: "math.added" });
   });
 
-  it("exits 2 with help on bad usage", async () => {
+  it("exits 2 with one line and a pointer to the help on bad usage", async () => {
     const res = await flotilla("frobnicate");
     expect(res.code).toBe(2);
-    expect(res.stderr).toContain("Unknown command 'frobnicate'");
+    expect(res.stderr).toBe(
+      "flotilla: unknown command 'frobnicate'\nRun 'flotilla --help' for usage.\n",
+    );
   });
 
   it("forks several instances with --instances, each with its own node ID", async () => {

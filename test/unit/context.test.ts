@@ -1,5 +1,6 @@
-import type { Context } from "flotilla";
+import type { Context, ServiceBroker } from "flotilla";
 import { defineService, MaxCallLevelError, RequestTimeoutError } from "flotilla";
+import { createTestCluster, waitForEvent } from "flotilla/testing";
 import { describe, expect, it } from "vitest";
 import { deferred, startBroker, testBroker } from "../helpers.js";
 
@@ -117,5 +118,124 @@ describe("context", () => {
     );
     expect(await nested.promise).toBeInstanceOf(RequestTimeoutError);
     expect(innerRan).toBe(false);
+  });
+});
+
+describe("headers down the chain", () => {
+  type Seen = Record<string, string> | undefined;
+  /** a → b → c, b also emits `chain.passed`; each reports the headers it saw. */
+  const chain = [
+    defineService({
+      name: "a",
+      dependencies: ["b"],
+      actions: {
+        run: {
+          async handler(ctx): Promise<{ a: Seen; b: Seen; c: Seen }> {
+            const override = ctx.params.override === true;
+            const rest = (await ctx.call(
+              "b.run",
+              {},
+              override ? { headers: { "x-tenant": "beta" } } : {},
+            )) as { b: Seen; c: Seen };
+            return { a: ctx.headers, ...rest };
+          },
+        },
+      },
+    }),
+    defineService({
+      name: "b",
+      dependencies: ["c", "watcher"],
+      actions: {
+        run: {
+          async handler(ctx) {
+            await ctx.emit("chain.passed", {});
+            return { b: ctx.headers, c: await ctx.call("c.run") };
+          },
+        },
+      },
+    }),
+    defineService({ name: "c", actions: { run: { handler: (ctx) => ctx.headers } } }),
+    defineService({ name: "watcher", events: { "chain.passed": { handler() {} } } }),
+  ];
+  const incoming = { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" };
+
+  async function runChain(
+    call: ServiceBroker,
+    watcherNode: ServiceBroker,
+    override: boolean,
+  ): Promise<{ a: Seen; b: Seen; c: Seen; event: Seen }> {
+    const passed = waitForEvent(watcherNode, "chain.passed");
+    const out = (await call.call(
+      "a.run",
+      { override },
+      { headers: { ...incoming, "x-tenant": "acme" } },
+    )) as { a: Seen; b: Seen; c: Seen };
+    return { ...out, event: (await passed).ctx.headers };
+  }
+
+  const expected = (tenant: string) => ({ ...incoming, "x-tenant": tenant });
+
+  it("are inherited by local calls and events, and a per-call header wins", async () => {
+    const broker = await startBroker(chain);
+    const plain = await runChain(broker, broker, false);
+    expect(plain).toEqual({
+      a: expected("acme"),
+      b: expected("acme"),
+      c: expected("acme"),
+      event: expected("acme"),
+    });
+    const overridden = await runChain(broker, broker, true);
+    expect(overridden.a).toEqual(expected("acme"));
+    expect(overridden.b).toEqual(expected("beta"));
+    expect(overridden.c).toEqual(expected("beta")); // and the override travels on
+    expect(overridden.event).toEqual(expected("beta"));
+  });
+
+  it("are inherited over memory:// by remote calls and events, and a per-call header wins", async () => {
+    const cluster = createTestCluster();
+    const [a, b, c, watcher] = chain;
+    cluster.node("node-a").createService(a!);
+    cluster.node("node-b").createService(b!);
+    cluster.node("node-c").createService(c!);
+    const last = cluster.node("node-w");
+    last.createService(watcher!);
+    const caller = cluster.node("caller");
+    try {
+      await cluster.start();
+      await caller.waitForServices(["a"]);
+      const plain = await runChain(caller, last, false);
+      expect(plain).toEqual({
+        a: expected("acme"),
+        b: expected("acme"),
+        c: expected("acme"),
+        event: expected("acme"),
+      });
+      const overridden = await runChain(caller, last, true);
+      expect(overridden).toEqual({
+        a: expected("acme"),
+        b: expected("beta"),
+        c: expected("beta"),
+        event: expected("beta"),
+      });
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it("an event's own headers are merged over the emitter's", async () => {
+    const broker = await startBroker([
+      defineService({ name: "watcher", events: { "chain.passed": { handler() {} } } }),
+      defineService({
+        name: "emitter",
+        actions: {
+          go: {
+            handler: (ctx) => ctx.emit("chain.passed", {}, { headers: { "x-tenant": "gamma" } }),
+          },
+        },
+      }),
+    ]);
+    const passed = waitForEvent(broker, "chain.passed");
+    await broker.call("emitter.go", {}, { headers: { ...incoming, "x-tenant": "acme" } });
+    expect((await passed).ctx.headers).toEqual(expected("gamma"));
   });
 });

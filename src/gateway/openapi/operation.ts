@@ -88,7 +88,11 @@ function responses(route: GatewayRoute, validated: boolean, context: OperationCo
     out["400"] = problem("BadRequest");
     out["413"] = problem("PayloadTooLarge");
   }
-  if (route.authenticate !== undefined || route.authorize !== undefined) {
+  if (
+    route.authenticate !== undefined ||
+    route.authorize !== undefined ||
+    route.access !== undefined
+  ) {
     out["401"] = problem("Unauthorized");
     out["403"] = problem("Forbidden");
   }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { ConfigurationError } from "../../errors/index.js";
+import { TLS_FILE_KEYS, type TlsFiles } from "../tls.js";
 
 /** One RabbitMQ server to dial. */
 export interface AmqpHost {
@@ -33,13 +34,23 @@ export interface AmqpOptions {
   connectTimeout?: number;
   /** Backoff between reconnect attempts, in ms: doubles from `min` up to `max`. */
   reconnectDelay?: { min: number; max: number };
+  /** With `amqps`: PEM files of the CA (default: the system CAs), and a client certificate and key. */
+  tls?: TlsFiles;
 }
 
 /** {@link AmqpOptions} with every default filled in. */
 export type ResolvedAmqpOptions = Required<AmqpOptions>;
 
 /** Settings the `amqp://` URL query may carry; anything else is refused. */
-const QUERY_KEYS = ["prefetch", "exchange", "heartbeat", "frameMax", "connectTimeout", "hosts"];
+const QUERY_KEYS = [
+  "prefetch",
+  "exchange",
+  "heartbeat",
+  "frameMax",
+  "connectTimeout",
+  "hosts",
+  ...TLS_FILE_KEYS,
+];
 
 /** AMQP limits names (routing keys, queues, exchanges) to 255 bytes. */
 export const MAX_NAME_BYTES = 255;
@@ -65,6 +76,7 @@ export function resolveAmqpOptions(options: AmqpOptions = {}): ResolvedAmqpOptio
     frameMax: options.frameMax ?? 131_072,
     connectTimeout: options.connectTimeout ?? 5000,
     reconnectDelay: options.reconnectDelay ?? { min: 100, max: 2000 },
+    tls: options.tls ?? {},
   };
   integer("prefetch", resolved.prefetch, 0, 65_535);
   integer("heartbeat", resolved.heartbeat, 0, 65_535);
@@ -106,6 +118,10 @@ export function parseAmqpUrl(url: URL): AmqpOptions {
   const options: AmqpOptions = { protocol, hosts, vhost: path === "" ? "/" : decode(path) };
   if (url.username !== "") options.username = decode(url.username);
   if (url.password !== "") options.password = decode(url.password);
+  for (const key of TLS_FILE_KEYS) {
+    const file = q.get(key);
+    if (file !== null) options.tls = { ...options.tls, [key]: file };
+  }
   const exchange = q.get("exchange");
   if (exchange !== null) options.exchange = exchange;
   for (const key of ["prefetch", "heartbeat", "frameMax", "connectTimeout"] as const) {

@@ -1,6 +1,7 @@
 import type { Socket } from "node:net";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { Logger } from "../../observability/logger.js";
+import { readTlsFiles } from "../tls.js";
 import type { AmqpHost, ResolvedAmqpOptions } from "./options.js";
 import { groupQueueName, nodeQueueName } from "./options.js";
 import type { Outgoing } from "./outbox.js";
@@ -76,6 +77,8 @@ export class AmqpSession {
       },
       {
         noDelay: true,
+        // amqps: the socket options of tls.connect (CA, client certificate).
+        ...readTlsFiles(options.tls),
         timeout: options.connectTimeout,
         clientProperties: { connection_name: `flotilla ${identity.namespace}/${identity.nodeID}` },
       },

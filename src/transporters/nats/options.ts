@@ -1,10 +1,11 @@
 import type { ConnectionOptions } from "@nats-io/transport-node";
 import { ConfigurationError } from "../../errors/index.js";
+import { readTlsFiles, TLS_FILE_KEYS, type TlsFiles } from "../tls.js";
 import type { TransporterContext } from "../transporter.js";
 import type { JetStreamOptions } from "./jetstream.js";
 
 /** Settings of the nats transporter; each has a default and a URL parameter of the same name. */
-export interface NatsOptions {
+export interface NatsOptions extends TlsFiles {
   /** Servers as `host:port`. Default `["127.0.0.1:4222"]`. */
   servers?: readonly string[];
   /** User name and password, from `nats://user:pass@host`. */
@@ -12,7 +13,10 @@ export interface NatsOptions {
   pass?: string;
   /** An auth token, from `nats://token@host` (a user name without a password) or `?token=`. */
   token?: string;
-  /** Requires TLS (`?tls=true`); the server's certificate is checked against the system CAs. */
+  /**
+   * Requires TLS (`?tls=true`, or `tls://host`); the server's certificate is checked against the
+   * system CAs, or `tlsCa`. Any of `tlsCa`/`tlsCert`/`tlsKey` (PEM files) turns it on too.
+   */
   tls?: boolean;
   /** Milliseconds between reconnect attempts to one server. Default 1000. */
   reconnectWait?: number;
@@ -27,8 +31,10 @@ export interface NatsOptions {
 }
 
 /** Options with every default filled in. */
-export type ResolvedNatsOptions = Required<Omit<NatsOptions, "user" | "pass" | "token">> &
-  Pick<NatsOptions, "user" | "pass" | "token">;
+export type ResolvedNatsOptions = Required<
+  Omit<NatsOptions, "user" | "pass" | "token" | keyof TlsFiles>
+> &
+  Pick<NatsOptions, "user" | "pass" | "token" | keyof TlsFiles>;
 
 const numbers = [
   "ackWait",
@@ -40,7 +46,7 @@ const numbers = [
   "maxPingOut",
   "connectTimeout",
 ] as const;
-const known = [...numbers, "tls", "token", "hosts"];
+const known = [...numbers, "tls", "token", "hosts", ...TLS_FILE_KEYS];
 
 function invalid(message: string): ConfigurationError {
   return new ConfigurationError(message, "INVALID_TRANSPORTER_URL");
@@ -81,7 +87,9 @@ export function parseNatsUrl(url: URL | string): NatsOptions & JetStreamOptions 
       }
       options.tls = value !== "false" && value !== "0";
     } else if (key === "token") options.token = value;
-    else {
+    else if ((TLS_FILE_KEYS as readonly string[]).includes(key)) {
+      options[key as keyof TlsFiles] = value;
+    } else {
       const n = Number(value);
       if (value === "" || !Number.isInteger(n) || n < 0) {
         throw invalid(`Option '${key}' must be a non-negative integer, got '${value}'.`);
@@ -102,7 +110,11 @@ export function resolveNatsOptions(options: NatsOptions): ResolvedNatsOptions {
   return {
     ...options,
     servers: options.servers?.length ? options.servers : ["127.0.0.1:4222"],
-    tls: options.tls ?? false,
+    tls:
+      options.tls ??
+      (options.tlsCa !== undefined ||
+        options.tlsCert !== undefined ||
+        options.tlsKey !== undefined),
     // A broker restart is over in seconds; a fixed wait plus jitter gets every node back soon
     // after without all of them knocking at once.
     reconnectWait: options.reconnectWait ?? 1000,
@@ -124,7 +136,10 @@ export function clientOptions(
     user: o.user,
     pass: o.pass,
     token: o.token,
-    tls: o.tls ? {} : undefined,
+    // The nats client takes PEM text.
+    tls: o.tls
+      ? Object.fromEntries(Object.entries(readTlsFiles(o)).map(([k, v]) => [k, v.toString()]))
+      : undefined,
     // Shown by the server's monitoring (connz), so an operator can tell the nodes apart.
     name: `flotilla ${context.namespace || "default"} ${context.nodeID}`,
     maxReconnectAttempts: -1,

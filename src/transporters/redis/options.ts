@@ -1,9 +1,10 @@
 import type { RedisOptions as ClientOptions } from "ioredis";
 import { ConfigurationError } from "../../errors/index.js";
+import { readTlsFiles, TLS_FILE_KEYS, type TlsFiles } from "../tls.js";
 import type { TransporterContext } from "../transporter.js";
 
 /** Settings of the redis transporter; each has a default and a URL parameter of the same name. */
-export interface RedisTransporterOptions {
+export interface RedisTransporterOptions extends TlsFiles {
   /** Default `"127.0.0.1"`. */
   host?: string;
   /** Default `6379`. */
@@ -12,7 +13,10 @@ export interface RedisTransporterOptions {
   db?: number;
   username?: string;
   password?: string;
-  /** Requires TLS (`?tls=true`); the server's certificate is checked against the system CAs. */
+  /**
+   * Requires TLS (`rediss://` or `?tls=true`); the server's certificate is checked against the
+   * system CAs, or `tlsCa`. `tlsCert`/`tlsKey` (PEM files) are presented to a server that asks.
+   */
   tls?: boolean;
   /** How long one connect attempt may take, in ms. Default 5000. */
   connectTimeout?: number;
@@ -25,7 +29,7 @@ export interface RedisTransporterOptions {
 }
 
 const numbers = ["connectTimeout", "maxReconnectWait", "claimIdle", "maxLen"] as const;
-const known = [...numbers, "tls"];
+const known = [...numbers, "tls", ...TLS_FILE_KEYS];
 
 function invalid(message: string): ConfigurationError {
   return new ConfigurationError(message, "INVALID_TRANSPORTER_URL");
@@ -44,7 +48,7 @@ function invalid(message: string): ConfigurationError {
  */
 export function parseRedisUrl(url: URL | string): RedisTransporterOptions {
   const u = typeof url === "string" ? new URL(url) : url;
-  const options: RedisTransporterOptions = {};
+  const options: RedisTransporterOptions = u.protocol === "rediss:" ? { tls: true } : {};
   if (u.hostname !== "") options.host = u.hostname.replace(/^\[(.*)\]$/, "$1");
   if (u.port !== "") options.port = Number(u.port);
   const db = u.pathname.replace(/^\//, "");
@@ -66,6 +70,8 @@ export function parseRedisUrl(url: URL | string): RedisTransporterOptions {
         throw invalid(`Option 'tls' must be true or false, got '${value}'.`);
       }
       options.tls = value !== "false" && value !== "0";
+    } else if ((TLS_FILE_KEYS as readonly string[]).includes(key)) {
+      options[key as keyof TlsFiles] = value;
     } else {
       const n = Number(value);
       if (value === "" || !Number.isInteger(n) || n < 0) {
@@ -92,7 +98,7 @@ export function clientOptions(
     db: o.db ?? 0,
     username: o.username,
     password: o.password,
-    tls: o.tls ? {} : undefined,
+    tls: o.tls ? readTlsFiles(o) : undefined,
     connectionName: `flotilla:${context.namespace || "default"}:${context.nodeID}`.replace(
       /\s/g,
       "_",

@@ -1,6 +1,19 @@
+import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
+import { LogLimiter } from "../../observability/log-limiter.js";
 import type { Logger } from "../../observability/logger.js";
-import { encodePing, type Frame, FrameDecoder, type Hello } from "./frames.js";
+import { encodePing, type Frame, FrameDecoder, FrameError, type Hello } from "./frames.js";
+
+/** One limiter per transporter's logger: bad frames cost a line per address and minute. */
+const limiters = new WeakMap<Logger, LogLimiter>();
+function limiter(logger: Logger): LogLimiter {
+  let found = limiters.get(logger);
+  if (found === undefined) {
+    found = new LogLimiter(logger);
+    limiters.set(logger, found);
+  }
+  return found;
+}
 
 /**
  * Where a connection is in the handshake (see `mesh.ts`):
@@ -35,7 +48,34 @@ export interface ConnectionLimits {
   maxBufferedBytes: number;
   /** A connection not open (or parked) by then is dropped. */
   handshakeTimeout: number;
+  /** An open session that receives nothing for this long is dropped (0: never). */
+  idleTimeout: number;
+  /**
+   * What every connection still in its handshake may hold of partial frames, together: a
+   * stranger's bytes cost at most this, however many sockets they open.
+   */
+  preHandshake: PreHandshakeBudget;
 }
+
+/** The bytes held by connections in their handshake, shared by one listener's connections. */
+export interface PreHandshakeBudget {
+  /** The largest frame before the handshake (a HELLO with its subscriptions). */
+  readonly maxFrameLength: number;
+  /** Bytes held now, by all of them. */
+  used: number;
+  readonly limit: number;
+}
+
+/** A budget for the connections of one transporter. */
+export function preHandshakeBudget(maxFrameLength: number): PreHandshakeBudget {
+  const frame = Math.min(PRE_HANDSHAKE_FRAME, maxFrameLength);
+  return { maxFrameLength: frame, used: 0, limit: Math.max(PRE_HANDSHAKE_TOTAL, 2 * frame) };
+}
+
+/** Largest frame before the handshake: a HELLO lists the sender's subscriptions. */
+const PRE_HANDSHAKE_FRAME = 256 * 1024;
+/** What all connections in their handshake may hold together. */
+const PRE_HANDSHAKE_TOTAL = 4 * 1024 * 1024;
 
 /**
  * One socket to a peer: frames in (through a {@link FrameDecoder}), frames out batched per tick
@@ -54,6 +94,8 @@ export class Connection {
   abandoned = false;
   /** The peer this connection is filed under (expected when dialed, else from its HELLO). */
   peerID: string | undefined;
+  /** Fresh per connection: the peer's proof of the cluster secret must cover it. */
+  readonly nonce = randomBytes(18).toString("base64");
   readonly label: string;
   private readonly decoder: FrameDecoder;
   private corked = false;
@@ -63,6 +105,8 @@ export class Connection {
   private nextPing = 1;
   private readonly handshakeTimer: NodeJS.Timeout;
   private reportedClose = false;
+  /** Partial-frame bytes counted against the pre-handshake budget. */
+  private counted = 0;
 
   constructor(
     readonly socket: Socket,
@@ -74,7 +118,8 @@ export class Connection {
   ) {
     this.state = outbound ? "greeting" : "awaiting-hello";
     this.label = target ?? `${socket.remoteAddress}:${socket.remotePort}`;
-    this.decoder = new FrameDecoder(limits.maxFrameLength);
+    // Until the handshake is done a frame may be no larger than a HELLO needs.
+    this.decoder = new FrameDecoder(limits.preHandshake.maxFrameLength);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 15_000);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -93,6 +138,38 @@ export class Connection {
 
   get closed(): boolean {
     return this.state === "closed";
+  }
+
+  /** The handshake is done: frames up to the full limit, and an idle session is dropped. */
+  open(): void {
+    this.state = "open";
+    clearTimeout(this.handshakeTimer);
+    this.release();
+    this.decoder.setLimit(this.limits.maxFrameLength);
+    if (this.limits.idleTimeout > 0) {
+      // Heartbeats cross every session each second or so; silence this long means a dead peer
+      // (or a stranger holding a socket).
+      this.socket.setTimeout(this.limits.idleTimeout, () => {
+        this.logger.debug({ peer: this.label }, "session idle; dropping the connection");
+        this.destroy();
+      });
+    }
+  }
+
+  /** Gives the bytes this connection held back to the pre-handshake budget. */
+  private release(): void {
+    this.limits.preHandshake.used -= this.counted;
+    this.counted = 0;
+  }
+
+  /** Counts what the decoder holds while in the handshake; false when over the shared budget. */
+  private withinBudget(): boolean {
+    if (this.state === "open") return true;
+    const budget = this.limits.preHandshake;
+    const held = this.decoder.held;
+    budget.used += held - this.counted;
+    this.counted = held;
+    return budget.used <= budget.limit;
   }
 
   /**
@@ -204,9 +281,22 @@ export class Connection {
         if (this.closed) return; // an earlier frame of this chunk ended the connection
         this.handler.frame(this, frame);
       }
+      if (!this.closed && !this.withinBudget()) {
+        const key = `budget:${this.socket.remoteAddress ?? "?"}`;
+        const fields = { peer: this.label, held: this.counted };
+        limiter(this.logger).warn(key, fields, "too many bytes held before handshakes; dropping");
+        this.destroy();
+      }
     } catch (err) {
-      // A malformed or oversized frame (or a bug in handling one) costs this connection only.
-      this.logger.warn({ err, peer: this.label }, "bad frame from peer; dropping the connection");
+      // A malformed or oversized frame (or a bug in handling one) costs this connection only,
+      // and a few log lines per address however many connections bring them (no stack for a
+      // stranger's bytes: the reason says it all).
+      const fields =
+        err instanceof FrameError
+          ? { peer: this.label, reason: err.message.slice(0, 200) }
+          : { err, peer: this.label };
+      const key = `bad-frame:${this.socket.remoteAddress ?? "?"}`;
+      limiter(this.logger).warn(key, fields, "bad frame from peer; dropping the connection");
       this.destroy();
     }
   }
@@ -216,6 +306,7 @@ export class Connection {
     this.reportedClose = true;
     this.state = "closed";
     clearTimeout(this.handshakeTimer);
+    this.release();
     for (const settle of this.pings.values()) settle();
     this.pings.clear();
     this.handler.closed(this);

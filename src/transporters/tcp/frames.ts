@@ -10,12 +10,13 @@
  * | type | name  | body                                                           |
  * |------|-------|----------------------------------------------------------------|
  * | 1    | HELLO | UTF-8 JSON {@link Hello}                                       |
- * | 2    | ACK   | empty: the dialer's HELLO is accepted, the session is open     |
+ * | 2    | ACK   | empty, or the acceptor's 32-byte proof: the session is open     |
  * | 3    | SUB   | UTF-8 topic the sender now subscribes to                       |
  * | 4    | MSG   | u16 BE topic length, UTF-8 topic, payload (the rest)           |
  * | 5    | PING  | u32 BE id                                                      |
  * | 6    | PONG  | u32 BE id of the PING answered                                 |
  * | 7    | BYE   | empty: the sender is leaving on purpose                        |
+ * | 8    | DENY  | UTF-8 reason: the sender refuses the handshake (then closes)   |
  */
 
 const HELLO = 1;
@@ -25,11 +26,16 @@ const MSG = 4;
 const PING = 5;
 const PONG = 6;
 const BYE = 7;
+const DENY = 8;
 
 /** Bytes before a body: the u32 length and the u8 type. */
 const PREFIX = 5;
 /** Longest topic a MSG frame can carry (u16 length). */
 export const MAX_TOPIC_BYTES = 0xffff;
+/** Bytes of a proof (HMAC-SHA-256) in an ACK. */
+export const PROOF_BYTES = 32;
+/** Longest DENY reason read or sent, in bytes. */
+const MAX_REASON_BYTES = 200;
 /** Room a MSG frame needs beyond its payload; part of the frame cap. */
 export const FRAME_OVERHEAD = 1 + 2 + MAX_TOPIC_BYTES;
 
@@ -46,12 +52,19 @@ export interface Hello {
   port: number;
   /** The sender's subscriptions at the time of the HELLO; SUB frames follow for new ones. */
   subs: string[];
+  /** Fresh random bytes (base64) for this connection: the other side's proof covers them. */
+  nonce?: string;
+  /** In a greeting: this node admits only peers that prove the cluster secret. */
+  auth?: boolean;
+  /** In a dialer's HELLO: its proof (base64 HMAC) of the secret, bound to both nodeIDs and nonces. */
+  proof?: string;
 }
 
 /** One decoded frame. */
 export type Frame =
   | { type: "hello"; hello: Hello }
-  | { type: "ack" }
+  | { type: "ack"; proof?: Buffer }
+  | { type: "deny"; reason: string }
   | { type: "sub"; topic: string }
   | { type: "msg"; topic: string; data: Uint8Array }
   | { type: "ping"; id: number }
@@ -85,6 +98,9 @@ export const encodeHello = (hello: Hello): Buffer =>
 export const encodeSub = (topic: string): Buffer => frame(SUB, Buffer.from(topic));
 export const encodePing = (id: number): Buffer => idFrame(PING, id);
 export const encodePong = (id: number): Buffer => idFrame(PONG, id);
+export const encodeAck = (proof?: Uint8Array): Buffer => frame(ACK, proof);
+export const encodeDeny = (reason: string): Buffer =>
+  frame(DENY, Buffer.from(reason).subarray(0, MAX_REASON_BYTES));
 /** Immutable, so shared by every connection. */
 export const ACK_FRAME: Buffer = frame(ACK);
 export const BYE_FRAME: Buffer = frame(BYE);
@@ -117,7 +133,17 @@ export class FrameDecoder {
   /** Length of the frame being read; -1 while its length prefix is still incomplete. */
   private pending = -1;
 
-  constructor(private readonly maxFrameLength: number) {}
+  constructor(private maxFrameLength: number) {}
+
+  /** Bytes held for a frame not yet complete. */
+  get held(): number {
+    return this.buffered;
+  }
+
+  /** Changes the cap on frame lengths (a session raises it once the handshake is done). */
+  setLimit(maxFrameLength: number): void {
+    this.maxFrameLength = maxFrameLength;
+  }
 
   /** Adds bytes; returns the frames they complete. Throws {@link FrameError} on bad input. */
   push(chunk: Buffer): Frame[] {
@@ -170,9 +196,22 @@ function parseFrame(body: Buffer): Frame {
     case HELLO:
       return { type: "hello", hello: parseHello(body.subarray(1)) };
     case ACK:
+      if (body.length !== 1 && body.length !== 1 + PROOF_BYTES) {
+        throw new FrameError("ACK takes no body or a proof.");
+      }
+      return body.length === 1 ? { type: "ack" } : { type: "ack", proof: body.subarray(1) };
     case BYE:
       if (body.length !== 1) throw new FrameError(`Frame type ${type} takes no body.`);
-      return { type: type === ACK ? "ack" : "bye" };
+      return { type: "bye" };
+    case DENY:
+      return {
+        type: "deny",
+        // Shown in our log: printable ASCII only, and short, whatever the peer sent.
+        reason: body
+          .subarray(1, 1 + MAX_REASON_BYTES)
+          .toString("latin1")
+          .replace(/[^\x20-\x7e]/g, "?"),
+      };
     case SUB:
       return { type: "sub", topic: body.toString("utf8", 1) };
     case PING:
@@ -214,7 +253,15 @@ function parseHello(bytes: Buffer): Hello {
     h.port >= 0 &&
     h.port <= 0xffff &&
     Array.isArray(h.subs) &&
-    h.subs.every((s) => typeof s === "string");
+    h.subs.every((s) => typeof s === "string") &&
+    optionalShortString(h.nonce) &&
+    optionalShortString(h.proof) &&
+    (h.auth === undefined || typeof h.auth === "boolean");
   if (!valid) throw new FrameError("HELLO is malformed.");
   return h as unknown as Hello;
+}
+
+/** Nonces and proofs are short base64 strings; anything else is a malformed HELLO. */
+function optionalShortString(value: unknown): boolean {
+  return value === undefined || (typeof value === "string" && value.length <= 128);
 }

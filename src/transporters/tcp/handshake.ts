@@ -1,4 +1,5 @@
 import type { Logger } from "../../observability/logger.js";
+import type { ClusterAuth } from "../transporter.js";
 import type { Connection } from "./connection.js";
 import type { Hello } from "./frames.js";
 import type { Address } from "./options.js";
@@ -17,6 +18,13 @@ import type { Address } from "./options.js";
  * sent on a connection the other side will throw away. A HELLO from a node that already has a
  * session means that node gave the old one up (it restarted, or lost it): the old session ends
  * (`onPeerDown`) and the new one replaces it.
+ *
+ * With a cluster secret (`auth`), a greeting says so (`auth: true`) and each side proves the
+ * secret before the other opens the session: the dialer in its HELLO, the acceptor in its ACK,
+ * each an HMAC of its role, the namespace, both nodeIDs and both connections' fresh nonces (see
+ * {@link proof}), so a proof is good for this one connection only and neither side's can be
+ * replayed or reflected. A side that refuses says why in one log line and a DENY frame (the other
+ * side logs it), then closes: no MSG frame is ever read or sent before the session opens.
  */
 
 /** Who dialed, and what to tell it. */
@@ -53,6 +61,10 @@ export interface Peer {
 export interface SessionHost {
   readonly self: Omit<Hello, "subs" | "v">;
   readonly logger: Logger;
+  /** The cluster's proof of membership; absent when this node has no secret. */
+  readonly auth: ClusterAuth | undefined;
+  /** Logs `why` (once in a while per kind and address), tells the peer `tell`, and closes. */
+  refuse(conn: Connection, nodeID: string, why: string, tell: string): void;
   peer(nodeID: string): Peer;
   introduce(conn: Connection): void;
   open(peer: Peer, conn: Connection, sendAck: boolean): void;
@@ -72,6 +84,7 @@ export function onGreeting(host: SessionHost, conn: Connection, hello: Hello): v
     conn.destroy();
     return;
   }
+  if (!greetingAcceptable(host, conn, hello)) return;
   remember(conn, hello);
   const peer = host.peer(hello.nodeID);
   if (peer.session || (peer.dial !== conn && peer.dial?.state === "hello-sent")) {
@@ -91,6 +104,26 @@ export function onGreeting(host: SessionHost, conn: Connection, hello: Hello): v
 /** Step 3, on the acceptor: the dialer's HELLO arrived. */
 export function onHello(host: SessionHost, conn: Connection, hello: Hello): void {
   if (!acceptable(host, conn, hello)) return;
+  if (host.auth !== undefined) {
+    const { auth, self } = host;
+    const valid =
+      hello.proof !== undefined &&
+      hello.nonce !== undefined &&
+      auth.verify(
+        Buffer.from(hello.proof, "base64"),
+        ...proofParts("dialer", self.namespace, self.nodeID, hello.nodeID, conn.nonce, hello.nonce),
+      );
+    if (!valid) {
+      const none = hello.proof === undefined;
+      host.refuse(
+        conn,
+        hello.nodeID,
+        none ? "it has no cluster secret" : "its proof of the cluster secret is wrong",
+        none ? "this node requires the cluster secret" : "wrong cluster secret",
+      );
+      return;
+    }
+  }
   remember(conn, hello);
   const peer = host.peer(hello.nodeID);
   peer.parked?.destroy();
@@ -112,10 +145,36 @@ export function onHello(host: SessionHost, conn: Connection, hello: Hello): void
 }
 
 /** Step 3, on the dialer: the ACK arrived. */
-export function onAck(host: SessionHost, peer: Peer | undefined, conn: Connection): void {
+export function onAck(
+  host: SessionHost,
+  peer: Peer | undefined,
+  conn: Connection,
+  ackProof: Uint8Array | undefined,
+): void {
   if (peer?.dial !== conn) {
     conn.destroy();
     return;
+  }
+  const { auth, self } = host;
+  const nonce = conn.remote?.nonce;
+  if (auth !== undefined) {
+    const parts = proofParts(
+      "acceptor",
+      self.namespace,
+      peer.nodeID,
+      self.nodeID,
+      nonce,
+      conn.nonce,
+    );
+    if (ackProof === undefined || nonce === undefined || !auth.verify(ackProof, ...parts)) {
+      host.refuse(
+        conn,
+        peer.nodeID,
+        "its proof of the cluster secret is wrong",
+        "wrong cluster secret",
+      );
+      return;
+    }
   }
   peer.dial = undefined;
   if (peer.session) host.endSession(peer, "replaced");
@@ -143,6 +202,75 @@ function acceptable(host: SessionHost, conn: Connection, hello: Hello): boolean 
   );
   conn.destroy();
   return false;
+}
+
+/** On the dialer: whether the greeting's side of the secret matches ours (both or neither). */
+function greetingAcceptable(host: SessionHost, conn: Connection, hello: Hello): boolean {
+  const ours = host.auth !== undefined;
+  const theirs = hello.auth === true && hello.nonce !== undefined;
+  if (ours === theirs) return true;
+  if (ours) {
+    host.refuse(
+      conn,
+      hello.nodeID,
+      "it has no cluster secret",
+      "this node requires the cluster secret",
+    );
+  } else {
+    host.refuse(
+      conn,
+      hello.nodeID,
+      "it requires a cluster secret and this node has none (set security.secret or FLOTILLA_SECRET)",
+      "this node has no cluster secret",
+    );
+  }
+  return false;
+}
+
+/**
+ * What a proof covers: who proves (`dialer` or `acceptor`), the namespace, both nodeIDs and both
+ * nonces, the acceptor's first. The roles differ, so the dialer's proof is never a valid ACK.
+ *
+ * @example
+ * ```ts
+ * auth.mac(...proofParts("dialer", "shop", "n1", "n2", acceptorNonce, dialerNonce));
+ * ```
+ */
+export function proofParts(
+  role: "dialer" | "acceptor",
+  namespace: string,
+  acceptor: string,
+  dialer: string,
+  acceptorNonce: string | undefined,
+  dialerNonce: string | undefined,
+): string[] {
+  return [
+    `flotilla-tcp-${role}`,
+    namespace,
+    acceptor,
+    dialer,
+    acceptorNonce ?? "",
+    dialerNonce ?? "",
+  ];
+}
+
+/**
+ * Whether a refusal is worth a warning: the first per key in `interval` ms is; the rest are
+ * debug, so a peer that keeps knocking (or a stranger that keeps trying) costs one line a minute.
+ */
+export class WarnOncePer {
+  readonly #seen = new Map<string, number>();
+
+  constructor(private readonly interval = 60_000) {}
+
+  first(key: string): boolean {
+    const now = Date.now();
+    const last = this.#seen.get(key);
+    if (last !== undefined && now - last < this.interval) return false;
+    if (this.#seen.size >= 1000) this.#seen.clear();
+    this.#seen.set(key, now);
+    return true;
+  }
 }
 
 function remember(conn: Connection, hello: Hello): void {

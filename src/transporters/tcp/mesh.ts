@@ -1,10 +1,11 @@
-import { connect as dialSocket, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import type { Logger } from "../../observability/logger.js";
 import type { TransporterContext } from "../transporter.js";
 import { Connection, type ConnectionLimits } from "./connection.js";
 import {
-  ACK_FRAME,
   BYE_FRAME,
+  encodeAck,
+  encodeDeny,
   encodeHello,
   encodeMsgHeader,
   encodePong,
@@ -20,7 +21,9 @@ import {
   onGreeting,
   onHello,
   type Peer,
+  proofParts,
   type SessionHost,
+  WarnOncePer,
 } from "./handshake.js";
 import { type Address, backoff } from "./options.js";
 
@@ -37,6 +40,7 @@ export class Mesh {
   /** Called when a session ends (after `onPeerDown` is queued). */
   onSessionDown: ((nodeID: string) => void) | undefined;
   private readonly host: SessionHost;
+  private readonly refusals = new WarnOncePer();
 
   constructor(
     private readonly self: Omit<Hello, "subs" | "v">,
@@ -44,15 +48,24 @@ export class Mesh {
     private readonly context: TransporterContext,
     private readonly limits: ConnectionLimits,
     private readonly logger: Logger,
+    /** Opens a socket to a peer: plain TCP, or TLS. */
+    private readonly connectSocket: (address: Address) => Socket,
   ) {
     this.host = {
       self,
       logger,
+      auth: context.auth,
+      refuse: (conn, nodeID, why, tell) => this.refuse(conn, nodeID, why, tell),
       peer: (nodeID) => this.peer(nodeID),
       introduce: (conn) => this.introduce(conn),
       open: (peer, conn, sendAck) => this.open(peer, conn, sendAck),
       endSession: (peer, reason) => this.endSession(peer, reason),
     };
+  }
+
+  /** This node's ID. */
+  get nodeID(): string {
+    return this.self.nodeID;
   }
 
   /** NodeIDs with an open session. */
@@ -91,7 +104,7 @@ export class Mesh {
   /** Opens a connection to `address`; the greeting decides what becomes of it. */
   dial(address: Address, owner: DialOwner): void {
     if (this.closing) return;
-    const socket = dialSocket({ host: address.host, port: address.port });
+    const socket = this.connectSocket(address);
     const label = `${address.host}:${address.port}`;
     const conn = new Connection(socket, true, this.limits, this, this.logger, label);
     this.track(conn);
@@ -150,6 +163,16 @@ export class Mesh {
   }
 
   frame(conn: Connection, frame: Frame): void {
+    if (frame.type === "deny") {
+      const key = `deny:${conn.socket.remoteAddress}:${frame.reason}`;
+      const level = this.refusals.first(key) ? "warn" : "debug";
+      this.logger[level](
+        { peer: conn.label, nodeID: conn.remote?.nodeID ?? conn.peerID },
+        `a peer refused us: ${frame.reason}`,
+      );
+      conn.destroy();
+      return;
+    }
     if (conn.remote === undefined) {
       if (frame.type !== "hello") throw new Error(`expected HELLO first, got ${frame.type}`);
       if (conn.outbound) onGreeting(this.host, conn, frame.hello);
@@ -161,7 +184,7 @@ export class Mesh {
         throw new Error("second HELLO on a connection");
       case "ack":
         if (!conn.outbound || conn.state !== "hello-sent") throw new Error("unexpected ACK");
-        onAck(this.host, this.peers.get(conn.peerID ?? ""), conn);
+        onAck(this.host, this.peers.get(conn.peerID ?? ""), conn, frame.proof);
         break;
       case "sub":
         conn.remoteSubs.add(frame.topic);
@@ -173,7 +196,8 @@ export class Mesh {
         conn.pong(frame.id);
         break;
       case "msg":
-        if (conn.state === "open") this.deliver(frame.topic, frame.data);
+        // The session's peer proved who it is: transit believes no other sender on it.
+        if (conn.state === "open") this.deliver(frame.topic, frame.data, conn.peerID);
         break;
       case "bye":
         this.onBye(conn);
@@ -197,11 +221,17 @@ export class Mesh {
     this.checkSettled();
   }
 
-  /** Hands a message to transit, if this node subscribed to its topic. */
-  deliver(topic: string, data: Uint8Array): void {
+  /** Ends the session with `nodeID` (transit: too many bad packets from it). It may dial again. */
+  drop(nodeID: string): void {
+    const peer = this.peers.get(nodeID);
+    if (peer !== undefined) this.endSession(peer, "dropped for bad packets");
+  }
+
+  /** Hands a message from `from` to transit, if this node subscribed to its topic. */
+  deliver(topic: string, data: Uint8Array, from: string | undefined): void {
     if (!this.subs.has(topic)) return;
     try {
-      this.context.onMessage(topic, data);
+      this.context.onMessage(topic, data, from);
     } catch (err) {
       this.logger.error({ err, topic }, "onMessage threw; message dropped");
     }
@@ -214,9 +244,21 @@ export class Mesh {
   }
 
   private open(peer: Peer, conn: Connection, sendAck: boolean): void {
-    if (sendAck) conn.send(ACK_FRAME);
+    if (sendAck) {
+      const { auth, self } = this.host;
+      const parts = () =>
+        proofParts(
+          "acceptor",
+          self.namespace,
+          self.nodeID,
+          peer.nodeID,
+          conn.nonce,
+          conn.remote?.nonce,
+        );
+      conn.send(encodeAck(auth?.mac(...parts())));
+    }
     dialOwners.delete(conn);
-    conn.state = "open";
+    conn.open();
     peer.session = conn;
     peer.failures = 0;
     peer.retryAt = 0;
@@ -238,9 +280,35 @@ export class Mesh {
     this.onSessionDown?.(peer.nodeID);
   }
 
+  /** Our HELLO: a greeting (acceptor), or the dialer's answer with its proof of the secret. */
   private introduce(conn: Connection): void {
-    conn.send(encodeHello({ v: 1, ...this.self, subs: [...this.subs] }));
+    const { auth } = this.host;
+    const hello: Hello = { v: 1, ...this.self, subs: [...this.subs], nonce: conn.nonce };
+    if (auth !== undefined) hello.auth = true;
+    const greeting = conn.remote;
+    if (auth !== undefined && conn.outbound && greeting !== undefined) {
+      const { namespace, nodeID } = this.self;
+      const parts = proofParts(
+        "dialer",
+        namespace,
+        greeting.nodeID,
+        nodeID,
+        greeting.nonce,
+        conn.nonce,
+      );
+      hello.proof = auth.mac(...parts).toString("base64");
+    }
+    conn.send(encodeHello(hello));
     conn.introduced = true;
+  }
+
+  /** Refuses a peer in the handshake: one warning (per kind and address, a minute), DENY, close. */
+  private refuse(conn: Connection, nodeID: string, why: string, tell: string): void {
+    const key = `${why}:${conn.socket.remoteAddress}`;
+    const level = this.refusals.first(key) ? "warn" : "debug";
+    this.logger[level]({ peer: conn.label, nodeID }, `refusing a peer: ${why}`);
+    conn.send(encodeDeny(tell));
+    conn.end();
   }
 
   private track(conn: Connection): Connection {

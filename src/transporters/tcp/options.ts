@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ConfigurationError } from "../../errors/index.js";
@@ -39,8 +40,37 @@ export interface TcpOptions {
   maxBufferedBytes?: number;
   /** How long `connect()` waits for the handshakes with the peers found at start. Default 2000. */
   readyTimeout?: number;
+  /**
+   * A session that receives nothing for this many ms is dropped (heartbeats cross it every
+   * `heartbeatInterval`); 0 turns it off. Default 60000.
+   */
+  idleTimeout?: number;
   /** Milliseconds between rescans of the rendezvous directory. Default `1000`. */
   rescanInterval?: number;
+  /**
+   * TLS between nodes (`tcps://` or `?tls=true`). Default off. Every node of a cluster must
+   * agree: a plain node and a TLS node cannot talk.
+   */
+  tls?: boolean;
+  /** PEM file of this node's certificate (chain). Default `$FLOTILLA_TLS_CERT`. Needed with `tls`. */
+  tlsCert?: string;
+  /** PEM file of this node's private key. Default `$FLOTILLA_TLS_KEY`. Needed with `tls`. */
+  tlsKey?: string;
+  /**
+   * PEM file of the CA(s) that sign the nodes' certificates; a peer's certificate must chain to
+   * one and name the address it was dialed at. Default `$FLOTILLA_TLS_CA`, else the system CAs.
+   */
+  tlsCa?: string;
+  /** Mutual TLS: a node also requires (and checks) the certificate of nodes that dial it. Default false. */
+  tlsMutual?: boolean;
+}
+
+/** The TLS material of a node, read from its files. */
+export interface TcpTls {
+  cert: Buffer;
+  key: Buffer;
+  ca: Buffer | undefined;
+  mutual: boolean;
 }
 
 /** Options with every default filled in, for one connect. */
@@ -55,7 +85,9 @@ export interface ResolvedTcpOptions {
   maxPacketSize: number;
   maxBufferedBytes: number;
   readyTimeout: number;
+  idleTimeout: number;
   rescanInterval: number;
+  tls: TcpTls | undefined;
 }
 
 const MiB = 1024 * 1024;
@@ -66,10 +98,11 @@ const numbers = [
   "udpInterval",
   "maxBufferedBytes",
   "readyTimeout",
+  "idleTimeout",
   "rescanInterval",
 ] as const;
-const booleans = ["rendezvous", "udp"] as const;
-const strings = ["host", "dir", "udpAddress"] as const;
+const booleans = ["rendezvous", "udp", "tls", "tlsMutual"] as const;
+const strings = ["host", "dir", "udpAddress", "tlsCert", "tlsKey", "tlsCa"] as const;
 const known = [...numbers, ...booleans, ...strings, "seeds", "hosts"];
 
 function invalid(message: string): ConfigurationError {
@@ -89,7 +122,8 @@ function invalid(message: string): ConfigurationError {
  */
 export function parseTcpUrl(url: URL | string): TcpOptions {
   const u = typeof url === "string" ? new URL(url) : url;
-  const options: TcpOptions = {};
+  // `tcps://` is `tcp://` with TLS.
+  const options: TcpOptions = u.protocol === "tcps:" ? { tls: true } : {};
   const seeds: string[] = [];
   // With a host list, the authority holds only its first host, which `hosts` lists too.
   if (u.hostname !== "" && !u.searchParams.has("hosts")) {
@@ -152,6 +186,7 @@ export function resolveTcpOptions(
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedTcpOptions {
   const { namespace, maxPacketSize } = context;
+  const tls = options.tls === true ? readTls(options, env) : undefined;
   const root = options.dir ?? env.FLOTILLA_TCP_DIR ?? path.join(tmpdir(), "flotilla");
   return {
     // Loopback unless asked: no port opens to the network by accident, and nodes on one machine
@@ -176,8 +211,45 @@ export function resolveTcpOptions(
     // A peer must be able to hold at least a couple of full packets in its queue.
     maxBufferedBytes: Math.max(options.maxBufferedBytes ?? 64 * MiB, 2 * maxPacketSize),
     readyTimeout: options.readyTimeout ?? 2000,
+    idleTimeout: options.idleTimeout ?? 60_000,
     rescanInterval: options.rescanInterval ?? 1000,
+    tls,
   };
+}
+
+function readTls(options: TcpOptions, env: NodeJS.ProcessEnv): TcpTls {
+  const cert = options.tlsCert ?? env.FLOTILLA_TLS_CERT;
+  const key = options.tlsKey ?? env.FLOTILLA_TLS_KEY;
+  const ca = options.tlsCa ?? env.FLOTILLA_TLS_CA;
+  if (cert === undefined || key === undefined) {
+    throw invalid(
+      "TLS on tcp:// needs a certificate and a key: ?tlsCert=...&tlsKey=... (or FLOTILLA_TLS_CERT and FLOTILLA_TLS_KEY).",
+    );
+  }
+  const read = (what: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (cause) {
+      throw new ConfigurationError(
+        `Cannot read the TLS ${what} '${file}'.`,
+        "INVALID_TRANSPORTER_URL",
+        {
+          cause,
+        },
+      );
+    }
+  };
+  return {
+    cert: read("certificate", cert),
+    key: read("key", key),
+    ca: ca === undefined ? undefined : read("CA", ca),
+    mutual: options.tlsMutual === true,
+  };
+}
+
+/** Whether `host` is reachable from this machine only. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 
 /** Whether `host` means "every interface" rather than one address others can dial. */

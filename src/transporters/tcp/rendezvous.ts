@@ -1,5 +1,5 @@
 import { type FSWatcher, watch } from "node:fs";
-import { mkdir, readdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rmdir, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "../../observability/logger.js";
 
@@ -76,6 +76,9 @@ export class Rendezvous {
     const current = await readEntry(this.file);
     // Only our own entry: a successor under the same nodeID may have replaced it.
     if (current?.instance === this.self.instance) await unlink(this.file).catch(() => undefined);
+    // The last node of a namespace leaves no empty folder behind (`rmdir` fails on a folder that
+    // still holds entries); a node starting meanwhile makes it again (see `writeOwn`).
+    await rmdir(this.dir).catch(() => undefined);
   }
 
   /** Scans now, or once more after the scan in progress. */
@@ -133,7 +136,14 @@ export class Rendezvous {
   private async writeOwn(): Promise<void> {
     // Write then rename, so a reader never sees half a file.
     const temp = `${this.file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(temp, JSON.stringify(this.self));
+    try {
+      await writeFile(temp, JSON.stringify(this.self));
+    } catch (err) {
+      // The last other node removed the empty folder between our mkdir and this write.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      await mkdir(this.dir, { recursive: true });
+      await writeFile(temp, JSON.stringify(this.self));
+    }
     await rename(temp, this.file);
   }
 }

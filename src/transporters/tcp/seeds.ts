@@ -1,3 +1,4 @@
+import type { Logger } from "../../observability/logger.js";
 import type { Mesh } from "./mesh.js";
 import { type Address, backoff } from "./options.js";
 
@@ -23,6 +24,8 @@ export class Seeds {
   constructor(
     addresses: readonly Address[],
     private readonly mesh: Mesh,
+    /** Told once when a seed cannot be reached, and when it is reached again. */
+    private readonly logger?: Logger,
   ) {
     this.seeds = addresses.map((address) => ({ address, self: false, failures: 0 }));
   }
@@ -51,6 +54,7 @@ export class Seeds {
     if (seed.nodeID !== undefined && this.mesh.hasSession(seed.nodeID)) return;
     this.mesh.dial(seed.address, {
       identified: (nodeID) => {
+        if (seed.failures > 0) this.logger?.info({ seed: label(seed), nodeID }, "Seed reached");
         seed.nodeID = nodeID;
         seed.failures = 0;
       },
@@ -64,7 +68,18 @@ export class Seeds {
   private retry(seed: Seed): void {
     if (this.stopped || seed.self || seed.timer !== undefined) return;
     seed.failures += 1;
+    // A wrong address in the URL would otherwise go unnoticed: say so once, then retry quietly.
+    if (seed.failures === 1 && seed.nodeID === undefined) {
+      this.logger?.warn(
+        { seed: label(seed) },
+        `Seed ${label(seed)} is unreachable; retrying with backoff`,
+      );
+    }
     seed.timer = setTimeout(() => this.dial(seed), backoff(seed.failures));
     seed.timer.unref();
   }
+}
+
+function label(seed: Seed): string {
+  return `${seed.address.host}:${seed.address.port}`;
 }

@@ -1,10 +1,26 @@
 import { randomUUID } from "node:crypto";
-import { type AddressInfo, createServer, type Server } from "node:net";
+import {
+  type AddressInfo,
+  createServer,
+  connect as dialTcp,
+  isIP,
+  type Server,
+  type Socket,
+} from "node:net";
+import { createServer as createTlsServer, connect as dialTls } from "node:tls";
 import { nameTooLong, notConnected } from "../errors.js";
 import type { Transporter, TransporterCapabilities, TransporterContext } from "../transporter.js";
+import { preHandshakeBudget } from "./connection.js";
 import { FRAME_OVERHEAD, MAX_TOPIC_BYTES } from "./frames.js";
 import { Mesh } from "./mesh.js";
-import { type Address, isWildcard, resolveTcpOptions, type TcpOptions } from "./options.js";
+import {
+  type Address,
+  isLoopback,
+  isWildcard,
+  type ResolvedTcpOptions,
+  resolveTcpOptions,
+  type TcpOptions,
+} from "./options.js";
 import { Rendezvous } from "./rendezvous.js";
 import { Seeds } from "./seeds.js";
 import { UdpDiscovery } from "./udp.js";
@@ -43,6 +59,7 @@ export class TcpTransporter implements Transporter {
     balancing: false,
     durable: false,
     peerAware: true,
+    authenticates: true,
   };
   private readonly subs = new Set<string>();
   private readonly announcing = new Map<string, Promise<void>>();
@@ -68,7 +85,7 @@ export class TcpTransporter implements Transporter {
     if (this.run !== undefined) throw new Error("TcpTransporter is already connected.");
     const o = resolveTcpOptions(this.options, context);
     const logger = context.logger.child({ transporter: "tcp" });
-    const server = createServer();
+    const server = listener(o);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(o.port, o.host, () => {
@@ -77,7 +94,19 @@ export class TcpTransporter implements Transporter {
       });
     });
     server.on("error", (err) => logger.error({ err }, "tcp server error"));
+    server.on("tlsClientError", (err: Error, socket: Socket) =>
+      logger.debug(
+        { err, peer: `${socket.remoteAddress}:${socket.remotePort}` },
+        "TLS handshake failed",
+      ),
+    );
     const port = (server.address() as AddressInfo).port;
+    if (!isLoopback(o.host) && context.auth === undefined) {
+      logger.warn(
+        { host: o.host, port },
+        "Listening beyond this machine with no cluster secret: anyone who can reach this port can join the cluster. Set security.secret (or FLOTILLA_SECRET); see docs/security.md",
+      );
+    }
     const instance = randomUUID();
     const self = { nodeID: context.nodeID, namespace: context.namespace, host: o.host, port };
     const limits = {
@@ -86,11 +115,16 @@ export class TcpTransporter implements Transporter {
       maxFrameLength: o.maxPacketSize + FRAME_OVERHEAD,
       maxBufferedBytes: o.maxBufferedBytes,
       handshakeTimeout: HANDSHAKE_TIMEOUT,
+      idleTimeout: o.idleTimeout,
+      preHandshake: preHandshakeBudget(o.maxPacketSize + FRAME_OVERHEAD),
     };
-    const mesh = new Mesh({ ...self, instance }, this.subs, context, limits, logger);
-    const seeds = new Seeds(o.seeds, mesh);
+    const mesh = new Mesh({ ...self, instance }, this.subs, context, limits, logger, dialer(o));
+    const seeds = new Seeds(o.seeds, mesh, logger);
     mesh.onSessionDown = (nodeID) => seeds.sessionDown(nodeID);
-    server.on("connection", (socket) => mesh.accept(socket));
+    // With TLS, a connection reaches the mesh once its TLS handshake is done.
+    server.on(o.tls === undefined ? "connection" : "secureConnection", (socket: Socket) =>
+      mesh.accept(socket),
+    );
     const run: Run = { server, mesh, seeds, address: { host: o.host, port } };
     this.run = run;
     const found = (nodeID: string, address: Address) => mesh.discovered(nodeID, address);
@@ -147,6 +181,11 @@ export class TcpTransporter implements Transporter {
     await run.mesh.close(false);
   }
 
+  /** Cuts the session with `nodeID`, a peer that keeps sending bad packets (see `Transporter`). */
+  dropPeer(nodeID: string): void {
+    this.run?.mesh.drop(nodeID);
+  }
+
   /**
    * Subscribes to `topic` (a `group` is ignored: tcp does no broker-side balancing). Resolves
    * once every connected peer has read the subscription, so their next publish reaches us.
@@ -177,8 +216,41 @@ export class TcpTransporter implements Transporter {
     if (this.subs.has(topic)) {
       // A copy: the local receiver must not see (or make) changes to bytes still being written.
       const copy = new Uint8Array(data);
-      queueMicrotask(() => this.run === run && run.mesh.deliver(topic, copy));
+      queueMicrotask(() => this.run === run && run.mesh.deliver(topic, copy, run.mesh.nodeID));
     }
     await sent;
   }
+}
+
+/** The server: plain TCP, or TLS (a peer's certificate required and checked with `tlsMutual`). */
+function listener(o: ResolvedTcpOptions): Server {
+  const tls = o.tls;
+  if (tls === undefined) return createServer();
+  return createTlsServer({
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+    requestCert: tls.mutual,
+    rejectUnauthorized: tls.mutual,
+    minVersion: "TLSv1.2",
+    // A stranger that opens a socket and says nothing is cut off as a stalled handshake would be.
+    handshakeTimeout: HANDSHAKE_TIMEOUT,
+  });
+}
+
+/** Opens sockets to peers: plain, or TLS checked against the CA and the dialed host's name. */
+function dialer(o: ResolvedTcpOptions): (address: Address) => Socket {
+  const tls = o.tls;
+  if (tls === undefined) return ({ host, port }) => dialTcp({ host, port });
+  return ({ host, port }) =>
+    dialTls({
+      host,
+      port,
+      ...(isIP(host) === 0 ? { servername: host } : {}),
+      ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+      // Presented when the peer asks for it (mutual TLS).
+      cert: tls.cert,
+      key: tls.key,
+      minVersion: "TLSv1.2",
+    });
 }

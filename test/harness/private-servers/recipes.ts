@@ -3,6 +3,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { connect as connectTls } from "node:tls";
 import { reachable } from "../servers.js";
 
 /** Where one private server lives: its client port, a spare port, and its own directory. */
@@ -21,6 +22,13 @@ export interface PrivateServerOptions {
   persistent?: boolean;
   /** Milliseconds a start may take; the kind's own default unless told. */
   startTimeout?: number;
+  /**
+   * nats, redis: TLS on the client port, with these PEM files (clients need not present a
+   * certificate). Clients then dial `tls`: the plain protocol is refused.
+   */
+  tls?: { cert: string; key: string; ca: string };
+  /** nats: an `authorization` block with these users; a client without one is refused. */
+  users?: { user: string; password: string }[];
 }
 
 export interface Recipe {
@@ -43,11 +51,27 @@ function firstExisting(...paths: (string | undefined)[]): string | undefined {
 }
 
 const nats: Recipe = {
-  spawn({ port, dir }, { jetstream }) {
+  spawn({ port, dir }, { jetstream, tls, users }) {
     const command =
       firstExisting(process.env.NATS_SERVER, "/usr/sbin/nats-server") ?? "nats-server";
     const store = jetstream ? ["-js", "-sd", dir] : [];
-    return { command, args: ["-a", "127.0.0.1", "-p", String(port), ...store] };
+    // Users and TLS go in a config file, as an operator would write them.
+    const config: string[] = [];
+    if (users !== undefined) {
+      const list = users.map(
+        (u) => `{ user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)} }`,
+      );
+      config.push(`authorization { users = [ ${list.join(", ")} ] }`);
+    }
+    if (tls !== undefined) {
+      config.push(
+        `tls { cert_file: ${JSON.stringify(tls.cert)}, key_file: ${JSON.stringify(tls.key)}, ca_file: ${JSON.stringify(tls.ca)} }`,
+      );
+    }
+    const file = join(dir, "nats.conf");
+    if (config.length > 0) writeFileSync(file, `${config.join("\n")}\n`);
+    const configArgs = config.length > 0 ? ["-c", file] : [];
+    return { command, args: [...configArgs, "-a", "127.0.0.1", "-p", String(port), ...store] };
   },
   ready: ({ port }) => reachable(port),
   url: ({ port }) => `nats://127.0.0.1:${port}`,
@@ -55,39 +79,50 @@ const nats: Recipe = {
 };
 
 const redis: Recipe = {
-  spawn({ port, dir }, { persistent }) {
+  spawn({ port, dir }, { persistent, tls }) {
     const aof = persistent
       ? ["--appendonly", "yes", "--appendfsync", "always"]
       : ["--appendonly", "no"];
-    const args = [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--dir",
-      dir,
-      "--save",
-      "",
-      ...aof,
-    ];
+    // With TLS, the client port speaks TLS only (the plain port is off).
+    const ports =
+      tls === undefined
+        ? ["--port", String(port)]
+        : [
+            ...["--port", "0", "--tls-port", String(port), "--tls-cert-file", tls.cert],
+            ...[
+              "--tls-key-file",
+              tls.key,
+              "--tls-ca-cert-file",
+              tls.ca,
+              "--tls-auth-clients",
+              "no",
+            ],
+          ];
+    const args = [...ports, "--bind", "127.0.0.1", "--dir", dir, "--save", "", ...aof];
     return { command: "redis-server", args };
   },
-  // Taking connections is not enough: Redis answers LOADING until its AOF is read back.
-  ready: ({ port }) =>
-    new Promise((resolve) => {
-      const socket = connect(port, "127.0.0.1");
-      socket.setTimeout(1_000, () => socket.destroy());
-      socket.once("connect", () => socket.write("PING\r\n"));
-      socket.once("data", (reply) => {
-        socket.destroy();
-        resolve(reply.toString().startsWith("+PONG"));
-      });
-      socket.once("error", () => resolve(false));
-      socket.once("close", () => resolve(false));
-    }),
+  // Taking connections is not enough: Redis answers LOADING until its AOF is read back. A
+  // server with TLS (see `tls`) is asked over TLS.
+  ready: async (layout) => (await redisPing(layout, false)) || redisPing(layout, true),
   url: ({ port }) => `redis://127.0.0.1:${port}`,
   startTimeout: 10_000,
 };
+
+function redisPing({ port }: Layout, tls: boolean): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tls
+      ? connectTls({ port, host: "127.0.0.1", rejectUnauthorized: false })
+      : connect(port, "127.0.0.1");
+    socket.setTimeout(1_000, () => socket.destroy());
+    socket.once(tls ? "secureConnect" : "connect", () => socket.write("PING\r\n"));
+    socket.once("data", (reply) => {
+      socket.destroy();
+      resolve(reply.toString().startsWith("+PONG"));
+    });
+    socket.once("error", () => resolve(false));
+    socket.once("close", () => resolve(false));
+  });
+}
 
 /** RabbitMQ's node name: one per private server, so two never share an Erlang identity. */
 const nodeName = ({ port }: Layout) => `flotilla-test-${process.pid}-${port}@localhost`;

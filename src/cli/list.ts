@@ -1,0 +1,82 @@
+import type { ServiceBroker } from "../broker/broker.js";
+import { type Parsed, UsageError } from "./args.js";
+import { clientOptions } from "./call.js";
+import { settle, waited, where, withClient } from "./client.js";
+import type { Output } from "./output.js";
+
+/**
+ * `flotilla nodes | services | actions`: what the registry sees once discovery has settled, as
+ * a table on a terminal and JSON otherwise. With nothing found, a hint says where it looked.
+ */
+export async function list(
+  what: "nodes" | "services" | "actions",
+  parsed: Parsed,
+  out: Output,
+): Promise<number> {
+  if (parsed.positionals.length > 0)
+    throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`, what);
+  const o = clientOptions(parsed);
+  return withClient(o, async (broker) => {
+    await settle(broker, o.wait, `Discovering nodes on ${where(o)}`);
+    if (what === "nodes") showNodes(broker, out);
+    else if (what === "services") showServices(broker, out);
+    else showActions(broker, out);
+    if (broker.registry.remote.nodes.size === 0) {
+      out.note(
+        `no nodes found on ${where(o)} after ${waited(o.wait)}. Are nodes running with the same ` +
+          "--namespace and --transporter? (FLOTILLA_NAMESPACE, FLOTILLA_TRANSPORTER)",
+      );
+    }
+    return 0;
+  });
+}
+
+function showNodes(broker: ServiceBroker, out: Output): void {
+  const nodes = [...broker.registry.remote.nodes.values()].map((n) => ({
+    nodeID: n.id,
+    hostname: n.hostname,
+    cpu: n.cpu,
+    services: n.info.services.map((s) => s.fullName),
+  }));
+  out.rows(nodes, {
+    NODE: (n) => n.nodeID,
+    HOST: (n) => n.hostname,
+    CPU: (n) => `${n.cpu}%`,
+    SERVICES: (n) => n.services,
+  });
+}
+
+function showServices(broker: ServiceBroker, out: Output): void {
+  type Row = { name: string; version: unknown; nodeIDs: string[] };
+  const byName = new Map<string, Row>();
+  for (const n of broker.registry.remote.nodes.values()) {
+    for (const s of n.info.services) {
+      const entry: Row = byName.get(s.fullName) ?? {
+        name: s.fullName,
+        version: s.version,
+        nodeIDs: [],
+      };
+      entry.nodeIDs.push(n.id);
+      byName.set(s.fullName, entry);
+    }
+  }
+  const services = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  out.rows(
+    services,
+    { SERVICE: (s) => s.name, VERSION: (s) => s.version, NODES: (s) => s.nodeIDs },
+    services.map(({ name, nodeIDs }) => ({ name, nodeIDs })),
+  );
+}
+
+function showActions(broker: ServiceBroker, out: Output): void {
+  const actions = broker.registry
+    .catalog()
+    .map((a) => ({ name: a.name, visibility: a.visibility, rest: a.rest, nodeIDs: a.nodeIDs }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  out.rows(actions, {
+    ACTION: (a) => a.name,
+    VISIBILITY: (a) => a.visibility,
+    REST: (a) => a.rest,
+    NODES: (a) => a.nodeIDs,
+  });
+}

@@ -1,0 +1,200 @@
+import { duration, integer, nonEmpty, oneOf, type Specs } from "./args.js";
+
+/** `--help`, `--verbose`: every command. */
+const BASIC: Specs = {
+  help: { type: "boolean", short: "h", help: "show this help" },
+  verbose: {
+    type: "boolean",
+    env: "FLOTILLA_VERBOSE",
+    help: "print stacks of local errors and more detail",
+  },
+};
+
+/** How to reach the cluster: every command that joins it. */
+const CLUSTER: Specs = {
+  transporter: {
+    type: "string",
+    short: "t",
+    env: "FLOTILLA_TRANSPORTER",
+    value: "URL",
+    help: "how to reach the cluster (default tcp://)",
+    check: nonEmpty,
+  },
+  namespace: {
+    type: "string",
+    short: "n",
+    env: "FLOTILLA_NAMESPACE",
+    value: "NS",
+    help: "cluster namespace (default: none)",
+    check: (raw) => raw,
+  },
+  serializer: {
+    type: "string",
+    env: "FLOTILLA_SERIALIZER",
+    value: "json|msgpack",
+    help: "packet encoding; all nodes must agree (default json)",
+    check: oneOf("json", "msgpack"),
+  },
+  "log-level": {
+    type: "string",
+    env: "FLOTILLA_LOG_LEVEL",
+    value: "LEVEL",
+    help: "trace, debug, info, warn, error, fatal or silent (default info; warn for clients)",
+    check: oneOf("trace", "debug", "info", "warn", "error", "fatal", "silent"),
+  },
+};
+
+/** The short-lived node of `call`, `emit`, the listings and `dlq`. */
+const CLIENT: Specs = {
+  ...BASIC,
+  ...CLUSTER,
+  // No `env` on purpose: FLOTILLA_NODE_ID names the nodes `run` starts, and a client that took
+  // it would collide with a node running in the same shell.
+  "node-id": {
+    type: "string",
+    value: "ID",
+    help: "this client's node ID (default cli-<pid>)",
+    check: nonEmpty,
+  },
+  wait: {
+    type: "string",
+    env: "FLOTILLA_WAIT",
+    value: "MS",
+    help: "how long to wait for the cluster to show what is asked for (default 5000)",
+    check: duration(0),
+  },
+  json: {
+    type: "boolean",
+    env: "FLOTILLA_JSON",
+    help: "print JSON (the default when stdout is not a terminal)",
+  },
+};
+
+/** A command of `flotilla`: its usage line, summary, options and whether it takes params. */
+export interface CommandSpec {
+  usage: string;
+  summary: string;
+  /** More lines of help after the usage. */
+  details?: string;
+  options: Specs;
+  /** Unknown `--key value` pairs are the call's params. */
+  params?: boolean;
+}
+
+export const COMMANDS = {
+  run: {
+    usage: "flotilla run <files, directories or globs...> [options]",
+    summary: "load service modules into one node and run it until stopped",
+    details:
+      "Stops gracefully on SIGINT, SIGTERM or SIGHUP. A module's default export (a definition or\n" +
+      "an array) is used; without one, every export made by defineService.",
+    options: {
+      ...BASIC,
+      ...CLUSTER,
+      "node-id": {
+        type: "string",
+        env: "FLOTILLA_NODE_ID",
+        value: "ID",
+        help: "the node's ID (default <hostname>-<pid>-<random>; <ID>-<n> with --instances)",
+        check: nonEmpty,
+      },
+      instances: {
+        type: "string",
+        short: "i",
+        env: "FLOTILLA_INSTANCES",
+        value: "N",
+        help: "fork N processes of this node (default 1)",
+        check: integer(1, 1024, "a whole number"),
+      },
+      "health-port": {
+        type: "string",
+        env: "FLOTILLA_HEALTH_PORT",
+        value: "PORT",
+        help: "serve /health/live and /health/ready on PORT (instance n on PORT+n-1)",
+        check: integer(0, 65535, "a port"),
+      },
+      "health-host": {
+        type: "string",
+        env: "FLOTILLA_HEALTH_HOST",
+        value: "HOST",
+        help: "interface of the health probes (default 0.0.0.0)",
+        check: nonEmpty,
+      },
+    },
+  },
+  call: {
+    usage: "flotilla call <action> [params as JSON] [--key value...] [options]",
+    summary: "call an action and print its result",
+    details:
+      "Params: a JSON argument and/or --key value pairs (values parse as JSON when they can;\n" +
+      "dotted keys nest: --user.name Ada). After --, every --key value is a param, even one\n" +
+      "named like an option. Waits up to --wait for a node that offers the action.",
+    options: {
+      ...CLIENT,
+      timeout: {
+        type: "string",
+        env: "FLOTILLA_TIMEOUT",
+        value: "MS",
+        help: "time budget of the call (default: the action's, else 10000)",
+        check: duration(1),
+      },
+    },
+    params: true,
+  },
+  emit: {
+    usage: "flotilla emit <event> [payload as JSON] [--key value...] [options]",
+    summary: "emit an event into the cluster",
+    details: "The payload is built like call's params. Waits for discovery to settle first.",
+    options: {
+      ...CLIENT,
+      broadcast: { type: "boolean", help: "deliver to every handler, not one per group" },
+    },
+    params: true,
+  },
+  nodes: {
+    usage: "flotilla nodes [options]",
+    summary: "list the nodes of the cluster",
+    options: CLIENT,
+  },
+  services: {
+    usage: "flotilla services [options]",
+    summary: "list services and the nodes that run them",
+    options: CLIENT,
+  },
+  actions: {
+    usage: "flotilla actions [options]",
+    summary: "list actions with visibility, REST routes and nodes",
+    options: CLIENT,
+  },
+  dlq: {
+    usage: "flotilla dlq list | show <id> | replay <id> [options]",
+    summary: "dead letters of durable events (amqp://, nats://, redis://)",
+    details:
+      "list: every dead letter; show: one, with its decoded event; replay: publish it again to\n" +
+      "its group and remove it. An unknown ID fails with DEAD_LETTER_NOT_FOUND.",
+    options: CLIENT,
+  },
+  new: {
+    usage: "flotilla new <name> [options]",
+    summary: "write a new project with two services, a test and a README",
+    details:
+      "Refuses to write into a folder that exists and is not empty. Then: cd <name>, npm install,\n" +
+      "npm test, npm start.",
+    options: {
+      ...BASIC,
+      flotilla: {
+        type: "string",
+        env: "FLOTILLA_PACKAGE",
+        value: "SPEC",
+        help: "the flotilla dependency: a version range, a path or a tarball (default ^<this version>)",
+        check: nonEmpty,
+      },
+    },
+  },
+} satisfies Record<string, CommandSpec>;
+
+export type CommandName = keyof typeof COMMANDS;
+
+export function isCommand(name: string): name is CommandName {
+  return Object.hasOwn(COMMANDS, name);
+}
