@@ -8,6 +8,7 @@ import path from "node:path";
 import { defineService, ServiceBroker } from "../../src/index.js";
 import { parseTcpUrl, TcpTransporter } from "../../src/transporters/tcp/index.js";
 import { makePki } from "../../test/security/transport-helpers.js";
+import { measure as opsPerSec, report } from "../lib.js";
 
 const ms = Number(process.env.BENCH_MS ?? 2000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -37,21 +38,11 @@ async function measure(url: string, secret: string | undefined) {
   await server.start();
   await client.start();
   await client.waitForServices(["echo"]);
-  const run = async (inFlight: number) => {
-    const end = Date.now() + ms;
-    let n = 0;
-    await Promise.all(
-      Array.from({ length: inFlight }, async () => {
-        while (Date.now() < end) {
-          await client.call("echo.hi", { a: 1 });
-          n++;
-        }
-      }),
-    );
-    return Math.round(n / (ms / 1000));
+  const call = () => client.call("echo.hi", { a: 1 });
+  const result = {
+    sequential: await opsPerSec(call, 1, ms),
+    parallel64: await opsPerSec(call, 64, ms),
   };
-  await run(1); // warm-up
-  const result = { sequential: await run(1), parallel64: await run(64) };
   await client.stop();
   await server.stop();
   return result;
@@ -66,12 +57,34 @@ for (let r = 0; r < rounds; r++) {
     samples[name].parallel64.push(s.parallel64);
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log("calls/s (median of", rounds, "rounds, min-max)");
-for (const [name, s] of Object.entries(samples)) {
-  const f = (xs: number[]) => `${median(xs)} (${Math.min(...xs)}-${Math.max(...xs)})`;
-  console.log(
-    `${name.padEnd(11)} sequential ${f(s.sequential).padEnd(22)} 64 in flight ${f(s.parallel64)}`,
-  );
-}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+const spread = (xs: number[]) => ({
+  median: median(xs),
+  min: Math.min(...xs),
+  max: Math.max(...xs),
+});
+const rows = Object.entries(samples).flatMap(([name, s]) => [
+  { name: `flotilla ${name}`, inFlight: 1, opsPerSec: median(s.sequential) },
+  { name: `flotilla ${name}`, inFlight: 64, opsPerSec: median(s.parallel64) },
+]);
+const ratios = Object.fromEntries(
+  Object.entries(samples).map(([name, s]) => [
+    name,
+    {
+      sequentialVsPlain: +(median(s.sequential) / median(samples.plain?.sequential ?? [1])).toFixed(
+        2,
+      ),
+      parallel64VsPlain: +(median(s.parallel64) / median(samples.plain?.parallel64 ?? [1])).toFixed(
+        2,
+      ),
+    },
+  ]),
+);
+const spreads = Object.fromEntries(
+  Object.entries(samples).map(([name, s]) => [
+    name,
+    { sequential: spread(s.sequential), parallel64: spread(s.parallel64) },
+  ]),
+);
+report("remote-call-security", rows, { rounds, ratios, spreads });
 pki.remove();
