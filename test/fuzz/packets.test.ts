@@ -7,6 +7,7 @@ import { jsonSerializer } from "../../src/serializers/json.js";
 import { decodePacket, encodePacket } from "../../src/transit/codec.js";
 import { type Packet, PacketType } from "../../src/transit/packets.js";
 import { createMemoryTransporter, MemoryBus } from "../../src/transporters/memory/index.js";
+import { attackerContext } from "../harness/index.js";
 
 // The packet decoder against bodies a stranger chooses: valid packets with fields swapped for
 // anything. Each is either refused with BAD_PACKET or has the shape the node relies on — the
@@ -175,13 +176,7 @@ describe("fuzz: packet decoder", () => {
     await client.waitForServices("m", 2_000);
     const before = lines.length;
     const raw = createMemoryTransporter(bus);
-    await raw.connect({
-      nodeID: "evil",
-      namespace: "",
-      logger: pino({ enabled: false }),
-      maxPacketSize: 1 << 20,
-      onMessage: () => {},
-    });
+    await raw.connect(attackerContext());
     const topics = [
       "REQ.server",
       "RES.server",

@@ -30,6 +30,7 @@
  * ```
  */
 
+export { attackerContext, BAD_INFO } from "./attacker.js";
 export type { PrivateServerKind, PrivateServerOptions } from "./private-servers/recipes.js";
 export { PrivateServer } from "./private-servers/server.js";
 export { peerAwareTests, ScopedTransporter } from "./scoped-transporter.js";

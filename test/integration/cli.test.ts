@@ -2,14 +2,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cli, type Result, root, flotilla as run } from "../cli/helpers.js";
 import { freePort } from "../harness/index.js";
 
 // Runs the built `flotilla` command (npm test builds dist/ first) as a user would, in separate
 // processes over the default tcp:// transporter, in a private rendezvous directory.
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const cli = join(root, "bin/flotilla.js");
 const dir = mkdtempSync(join(tmpdir(), "flotilla-cli-"));
 const env = {
   ...process.env,
@@ -19,26 +17,8 @@ const env = {
   FLOTILLA_TRANSPORTER: "tcp://?udp=false",
 };
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function flotilla(...args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { env, cwd: root });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d;
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** Runs `flotilla ...args` to the end, in this file's cluster. */
+const flotilla = (...args: string[]): Promise<Result> => run(args, { env });
 
 /** Starts `flotilla run` and resolves once its node says it started. */
 function runService(file: string, nodeID: string, extra: string[] = []): Promise<ChildProcess> {

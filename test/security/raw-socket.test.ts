@@ -3,13 +3,12 @@ import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { ServiceBroker } from "flotilla";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jsonSerializer } from "../../src/serializers/json.js";
 import { encodePacket } from "../../src/transit/codec.js";
 import { PacketType } from "../../src/transit/packets.js";
 import { TcpTransporter } from "../../src/transporters/tcp/transporter.js";
-import { until } from "../harness/index.js";
+import { attackerContext, BAD_INFO, until } from "../harness/index.js";
 
 // The probe of issue 12, as a test: a node in its own process attacked over raw TCP sockets
 // (garbage, huge length prefixes, truncated frames, half a HELLO) and by a peer that completes
@@ -126,24 +125,10 @@ describe("a node attacked over raw sockets", () => {
 
     // A peer that completes the handshake, then sends INFO the catalogue cannot index.
     const evil = tcpNode();
-    await evil.connect({
-      nodeID: "evil",
-      namespace: "",
-      logger: pino({ enabled: false }),
-      maxPacketSize: 1 << 20,
-      onMessage: () => {},
-    });
+    await evil.connect(attackerContext());
     live.push({ stop: () => evil.disconnect() });
     await until(() => evil.peers.includes("target"));
-    const info = {
-      sender: "evil",
-      instanceID: "i",
-      seq: 1,
-      hostname: "h",
-      services: [null, { name: "math", actions: 5 }],
-      client: { type: "flotilla", version: "0" },
-    };
-    const bad = encodePacket(jsonSerializer(), PacketType.INFO, info as never);
+    const bad = encodePacket(jsonSerializer(), PacketType.INFO, BAD_INFO as never);
     for (let i = 0; i < 30 && evil.peers.includes("target"); i++) {
       await evil.publish("flo.default.INFO", bad);
     }

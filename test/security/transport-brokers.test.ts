@@ -4,7 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ServiceBroker } from "../../src/index.js";
+import type { ServiceBroker } from "../../src/index.js";
 import { resolveSerializer } from "../../src/serializers/index.js";
 import { encodePacket } from "../../src/transit/codec.js";
 import { PacketType } from "../../src/transit/packets.js";
@@ -13,38 +13,25 @@ import { resolveTransporter } from "../../src/transporters/index.js";
 import { PrivateServer, requireServer, SHARED, until } from "../harness/index.js";
 import {
   makePki,
-  mathService,
   recordingLogger,
+  SECRET,
+  securedNode,
   type TestPki,
   warnings,
 } from "./transport-helpers.js";
 
-const SECRET = "correct horse battery staple 42";
 const brokers: ServiceBroker[] = [];
 afterEach(async () => {
   await Promise.all(brokers.splice(0).map((b) => b.stop().catch(() => undefined)));
 });
 afterAll(() => PrivateServer.stopAll());
 
-async function node(
+function node(
   nodeID: string,
   transporter: string,
   options: { namespace: string; secret?: string; heard?: unknown[] },
 ) {
-  const { logger, lines } = recordingLogger();
-  const broker = new ServiceBroker({
-    nodeID,
-    namespace: options.namespace,
-    logger,
-    transporter,
-    heartbeatInterval: 100,
-    heartbeatTimeout: 3000,
-    ...(options.secret === undefined ? {} : { security: { secret: options.secret } }),
-  });
-  if (options.heard !== undefined) broker.createService(mathService(options.heard));
-  brokers.push(broker);
-  await broker.start();
-  return { broker, lines };
+  return securedNode(brokers, { nodeID, transporter, heartbeatTimeout: 3000, ...options });
 }
 
 describe.each([

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { defineService, type Logger } from "../../src/index.js";
+import { type BrokerOptions, defineService, type Logger, ServiceBroker } from "../../src/index.js";
 
 /** A pino logger (debug and up) whose lines the test can read. */
 export function recordingLogger(): { logger: Logger; lines: { level: number; msg: string }[] } {
@@ -58,20 +58,22 @@ export function makePki(): TestPki {
   const p = (name: string) => path.join(dir, name);
   const ssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
   const days = ["-days", "2"];
-  ssl(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    p("ca.key"),
-    "-out",
-    p("ca.pem"),
-    ...days,
-    "-subj",
-    "/CN=flotilla test CA",
-  );
+  /** A self-signed certificate `<name>.pem` with its key `<name>.key`. */
+  const selfSigned = (name: string, ...subject: string[]) =>
+    ssl(
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      p(`${name}.key`),
+      "-out",
+      p(`${name}.pem`),
+      ...days,
+      ...subject,
+    );
+  selfSigned("ca", "-subj", "/CN=flotilla test CA");
   writeFileSync(
     p("ext.cnf"),
     "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
@@ -104,22 +106,8 @@ export function makePki(): TestPki {
     "-extfile",
     p("ext.cnf"),
   );
-  ssl(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    p("stranger.key"),
-    "-out",
-    p("stranger.pem"),
-    ...days,
-    "-subj",
-    "/CN=localhost",
-    "-addext",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost",
-  );
+  const san = "subjectAltName=IP:127.0.0.1,DNS:localhost";
+  selfSigned("stranger", "-subj", "/CN=localhost", "-addext", san);
   return {
     dir,
     ca: p("ca.pem"),
@@ -129,4 +117,29 @@ export function makePki(): TestPki {
     strangerKey: p("stranger.key"),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** The secret the transport tests give their cluster's members. */
+export const SECRET = "correct horse battery staple 42";
+
+/**
+ * A started node for the transport tests, logging into `lines`: with the secret or not, and with
+ * a `math` service recording what it hears when `heard` is given. Pushed onto `brokers`.
+ */
+export async function securedNode(
+  brokers: ServiceBroker[],
+  options: BrokerOptions & { secret?: string | undefined; heard?: unknown[] | undefined },
+): Promise<{ broker: ServiceBroker; lines: { level: number; msg: string }[] }> {
+  const { secret, heard, ...rest } = options;
+  const { logger, lines } = recordingLogger();
+  const broker = new ServiceBroker({
+    logger,
+    heartbeatInterval: 100,
+    ...rest,
+    ...(secret === undefined ? {} : { security: { secret } }),
+  });
+  if (heard !== undefined) broker.createService(mathService(heard));
+  brokers.push(broker);
+  await broker.start();
+  return { broker, lines };
 }

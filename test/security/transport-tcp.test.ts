@@ -5,7 +5,7 @@ import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ServiceBroker } from "../../src/index.js";
+import type { ServiceBroker } from "../../src/index.js";
 import { resolveSerializer } from "../../src/serializers/index.js";
 import { encodePacket } from "../../src/transit/codec.js";
 import { PacketType } from "../../src/transit/packets.js";
@@ -21,15 +21,8 @@ import {
   TcpTransporter,
 } from "../../src/transporters/tcp/index.js";
 import { until } from "../harness/index.js";
-import {
-  makePki,
-  mathService,
-  recordingLogger,
-  type TestPki,
-  warnings,
-} from "./transport-helpers.js";
+import { makePki, SECRET, securedNode, type TestPki, warnings } from "./transport-helpers.js";
 
-const SECRET = "correct horse battery staple 42";
 let dir: string;
 const brokers: ServiceBroker[] = [];
 afterEach(async () => {
@@ -42,24 +35,19 @@ async function node(
   nodeID: string,
   options: { secret?: string; url?: string; heard?: unknown[] } = {},
 ) {
-  const { logger, lines } = recordingLogger();
+  const { url, ...rest } = options;
   const transporter = new TcpTransporter({
-    ...(options.url === undefined ? {} : urlOptions(options.url)),
+    ...(url === undefined ? {} : urlOptions(url)),
     dir,
     udp: false,
   });
-  const broker = new ServiceBroker({
+  const made = await securedNode(brokers, {
     nodeID,
-    logger,
     transporter,
-    heartbeatInterval: 100,
     heartbeatTimeout: 2000,
-    ...(options.secret === undefined ? {} : { security: { secret: options.secret } }),
+    ...rest,
   });
-  if (options.heard !== undefined) broker.createService(mathService(options.heard));
-  brokers.push(broker);
-  await broker.start();
-  return { broker, transporter, lines };
+  return { ...made, transporter };
 }
 const urlOptions = (url: string) => parseTcpUrl(url);
 

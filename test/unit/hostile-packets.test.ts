@@ -9,6 +9,7 @@ import { encodePacket } from "../../src/transit/codec.js";
 import { PacketType } from "../../src/transit/packets.js";
 import { createMemoryTransporter, MemoryBus } from "../../src/transporters/memory/index.js";
 import { echoService } from "../conformance/services.js";
+import { attackerContext, BAD_INFO } from "../harness/index.js";
 
 // Findings 3, 4 and 6 of issue 12: one malformed INFO must not break discovery, an over-deep
 // payload is a 4xx with a code (not a stack overflow and a 500), and bad packets cost a few
@@ -43,24 +44,11 @@ function node(bus: MemoryBus, nodeID: string, extra: BrokerOptions = {}): Servic
 /** A client on `bus` that publishes whatever bytes it is given, as an attacker would. */
 async function attacker(bus: MemoryBus) {
   const raw = createMemoryTransporter(bus);
-  await raw.connect({
-    nodeID: "evil",
-    namespace: "",
-    logger: pino({ enabled: false }),
-    maxPacketSize: 1 << 20,
-    onMessage: () => {},
-  });
+  await raw.connect(attackerContext());
   return raw;
 }
 
-const badInfo = {
-  sender: "evil",
-  instanceID: "i-1",
-  seq: 1,
-  hostname: "h",
-  services: [null, { name: "math", actions: 5 }],
-  client: { type: "flotilla", version: "0" },
-};
+const badInfo = BAD_INFO;
 
 /** Nested arrays, `depth` levels. */
 function nested(depth: number): unknown {
