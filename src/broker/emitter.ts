@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { BrokerStoppedError } from "../errors/index.js";
+import { deliveryInit } from "../events/delivery.js";
 import { type GroupPicker, NO_REMOTE } from "../events/groups.js";
 import type { Logger } from "../observability/logger.js";
 import type { LocalListener } from "../registry/local.js";
@@ -83,16 +84,7 @@ export class Emitter {
         )
       : this.picker.pick(listeners, NO_REMOTE, groups, request(event), skipDurable).local;
     for (const listener of targets) {
-      this.#run(listener, {
-        name: event.event,
-        params: event.payload,
-        meta: event.meta ?? {},
-        requestID: event.requestID,
-        callerNodeID: event.sender,
-        headers: event.headers,
-        origin: { level: event.level, parentID: event.parentID, caller: event.caller },
-        service: listener.service,
-      });
+      this.#run(listener, deliveryInit(event, listener.service));
     }
   }
 

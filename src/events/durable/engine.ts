@@ -18,6 +18,7 @@ import type {
   DurableStreams,
   DurableSubscription,
 } from "../../transporters/durable.js";
+import { deliveryInit } from "../delivery.js";
 import { type DeadLetters, deadLettersOf } from "./dead-letters.js";
 import { DURABLE_CONCURRENCY, outcome } from "./policy.js";
 
@@ -175,14 +176,7 @@ export class DurableEngine {
       // A message for other groups of the stream (a targeted delivery, a replay): not ours.
       if (body.groups !== null && !body.groups.includes(listener.group)) return await message.ack();
       const error = await this.deps.deliver(listener, {
-        name: body.event,
-        params: body.payload,
-        meta: body.meta ?? {},
-        requestID: body.requestID,
-        callerNodeID: body.sender,
-        headers: body.headers,
-        origin: { level: body.level, parentID: body.parentID, caller: body.caller },
-        service: listener.service,
+        ...deliveryInit(body, listener.service),
         messageID: message.id,
         attempt: message.attempt,
       });

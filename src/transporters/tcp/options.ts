@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ConfigurationError } from "../../errors/index.js";
+import { readTlsFiles } from "../tls.js";
 import type { TransporterContext } from "../transporter.js";
 
 /** A host and port to dial. */
@@ -226,23 +226,11 @@ function readTls(options: TcpOptions, env: NodeJS.ProcessEnv): TcpTls {
       "TLS on tcp:// needs a certificate and a key: ?tlsCert=...&tlsKey=... (or FLOTILLA_TLS_CERT and FLOTILLA_TLS_KEY).",
     );
   }
-  const read = (what: string, file: string): Buffer => {
-    try {
-      return readFileSync(file);
-    } catch (cause) {
-      throw new ConfigurationError(
-        `Cannot read the TLS ${what} '${file}'.`,
-        "INVALID_TRANSPORTER_URL",
-        {
-          cause,
-        },
-      );
-    }
-  };
+  const files = readTlsFiles({ tlsCert: cert, tlsKey: key, tlsCa: ca });
   return {
-    cert: read("certificate", cert),
-    key: read("key", key),
-    ca: ca === undefined ? undefined : read("CA", ca),
+    cert: files.cert as Buffer,
+    key: files.key as Buffer,
+    ca: files.ca,
     mutual: options.tlsMutual === true,
   };
 }
