@@ -7,18 +7,17 @@ import {
 } from "../errors/index.js";
 import type { BreakerOptions } from "../middleware/resilience/breaker.js";
 import { BreakerBoard } from "../middleware/resilience/breakers.js";
-import { LogLimiter } from "../observability/log-limiter.js";
 import type { Logger } from "../observability/logger.js";
 import type { Registry } from "../registry/registry.js";
 import type { Strategy } from "../registry/strategies/index.js";
-import { type Serializer, serializerName } from "../serializers/index.js";
+import type { Serializer } from "../serializers/index.js";
 import type { CallOptions, EventEnvelope } from "../service/call-types.js";
 import type { Service } from "../service/service.js";
 import type { ClusterAuth, Transporter } from "../transporters/transporter.js";
-import { type BadPacketCounts, BadPackets } from "./bad-packets.js";
-import { decodePacket, PacketError } from "./codec.js";
+import type { BadPacketCounts } from "./bad-packets.js";
 import type { TransitCore, TransitSettings } from "./core.js";
 import { Discovery } from "./discovery.js";
+import { PacketGuard } from "./guard.js";
 import { Incoming } from "./incoming.js";
 import { Outgoing } from "./outgoing.js";
 import { type Packet, PacketType } from "./packets.js";
@@ -59,10 +58,8 @@ export class Transit implements Remote {
   readonly #incoming: Incoming;
   readonly #outgoing: Outgoing;
   readonly #deps: TransitDeps;
-  /** Problems caused by other nodes are logged through it: a few lines per peer and kind. */
-  readonly #log: LogLimiter;
-  /** Packets dropped, per peer and reason; a peer with too many in a row is disconnected. */
-  readonly #bad = new BadPackets();
+  /** Checks every incoming packet before anything acts on it. */
+  readonly #guard: PacketGuard;
   /** Whether the transporter is connected to its server (or peers). */
   connected = false;
   /** Event groups whose queue this node consumes (broker-balanced mode). */
@@ -77,7 +74,7 @@ export class Transit implements Remote {
       );
     }
     this.#deps = deps;
-    this.#log = new LogLimiter(deps.logger);
+
     this.#auth = options.auth;
     this.core = {
       nodeID: deps.nodeID,
@@ -90,6 +87,7 @@ export class Transit implements Remote {
       pending: new PendingRequests(),
       settings: options.settings,
     };
+    this.#guard = new PacketGuard(this.core);
     const emitInternal = (event: string, payload: unknown) =>
       deps.local.emitInternal(event, payload);
     this.discovery = new Discovery(this.core, emitInternal, options.strategy.needsLatency === true);
@@ -262,32 +260,8 @@ export class Transit implements Remote {
   }
 
   #onMessage(topic: string, data: Uint8Array, from?: string): void | Promise<void> {
-    // Senders refuse packets over their own limit; this node's may be smaller.
-    const limit = this.core.settings.maxPacketSize;
-    if (data.length > limit) {
-      const fields = { topic, size: data.length, limit };
-      this.#dropped(
-        from ?? "?",
-        from !== undefined,
-        "size",
-        fields,
-        "Dropped a packet over maxPacketSize",
-      );
-      return;
-    }
-    let packet: Packet;
-    try {
-      packet = decodePacket(this.core.serializer, data);
-    } catch (err) {
-      this.#refused(topic, err, from);
-      return;
-    }
-    // A sender is believed only when the transporter proved it (tcp session, signature).
-    if (from !== undefined && packet.body.sender !== from) {
-      const fields = { topic, sender: packet.body.sender, from };
-      this.#dropped(from, true, "spoofed", fields, "Dropped a packet whose sender is not its peer");
-      return;
-    }
+    const packet = this.#guard.admit(topic, data, from);
+    if (packet === undefined) return;
     try {
       // A queued (broker-balanced) request settles when answered, so the transporter can hold
       // its acknowledgement until then.
@@ -296,10 +270,7 @@ export class Transit implements Remote {
       }
       this.#dispatch(packet);
     } catch (err) {
-      // A checked packet should not fail here; if one does, its peer still costs a few lines.
-      const peer = from ?? packet.body.sender;
-      this.#bad.record(peer, "handler");
-      this.#log.error(`failed:${peer}`, { err, topic, peer }, "Failed to handle a packet");
+      this.#guard.failed(topic, packet, from, err);
     }
   }
 
@@ -341,64 +312,15 @@ export class Transit implements Remote {
 
   #checkDuplicate(instanceID: string): void {
     if (instanceID === this.core.instanceID) return;
-    this.#warnOnce(
+    this.#guard.log.warn(
       "duplicate",
       { nodeID: this.core.nodeID },
       `Another node uses the node ID '${this.core.nodeID}'; node IDs must be unique`,
     );
   }
 
-  /** A packet that failed its checks: counted, logged (rate-limited), and dropped. */
-  #refused(topic: string, err: unknown, from: string | undefined): void {
-    if (!(err instanceof PacketError)) throw err;
-    const data = err.data as { reason: string; code?: number; version?: number; sender?: string };
-    // Without a transporter's proof, the claimed sender is only a label for the counters.
-    const peer = from ?? data.sender ?? "?";
-    const proven = from !== undefined;
-    if (data.reason === "serializer") {
-      const msg = `Refused packets from a node using the ${serializerName(data.code ?? 0)} serializer; this node uses ${this.core.serializer.name}. Every node of a cluster must use the same serializer.`;
-      // A misconfigured node, not a hostile one: refused, never cut (it would only come back).
-      this.#dropped(peer, false, `serializer:${data.code}`, { topic, peer }, msg);
-    } else if (data.reason === "version") {
-      const msg = `Refused packets of protocol version ${data.version}: ${err.message}`;
-      this.#dropped(peer, false, `version:${data.version}`, { topic, peer }, msg);
-    } else {
-      const fields = { topic, peer, reason: data.reason };
-      const msg = `Dropped a malformed packet: ${err.message.slice(0, 300)}`;
-      this.#dropped(peer, proven, data.reason, fields, msg);
-    }
-  }
-
-  /**
-   * Counts a dropped packet against its peer and logs it (one line per peer and kind per
-   * minute). A peer the transporter identified (`from`) that keeps sending bad packets is
-   * disconnected, where the transporter can (`dropPeer`).
-   */
-  #dropped(
-    peer: string,
-    /** The transporter identified the peer, so it may be cut. */
-    proven: boolean,
-    kind: string,
-    fields: Record<string, unknown>,
-    message: string,
-  ): void {
-    const strikeOut = this.#bad.record(peer, kind);
-    this.#log.warn(`${kind}:${peer}`, fields, message);
-    const { transporter } = this.core;
-    // Only a peer the transporter vouches for: a claimed sender could name an innocent node.
-    if (strikeOut && proven && transporter.dropPeer) {
-      this.#log.warn(`drop:${peer}`, { peer }, `Disconnecting '${peer}': repeated bad packets`);
-      transporter.dropPeer(peer);
-    }
-  }
-
   /** Packets dropped since start, per peer and reason (see `broker.health()`). */
   get badPackets(): BadPacketCounts {
-    return this.#bad.counts();
-  }
-
-  /** Logs a problem once per kind and minute, so a misbehaving peer cannot flood the log. */
-  #warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
-    this.#log.warn(key, fields, message);
+    return this.#guard.badPackets;
   }
 }
