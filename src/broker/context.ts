@@ -10,9 +10,6 @@ import type {
 import type { CallFn, EmitFn } from "../service/typed.js";
 import type { Context, ContextInit, ServiceInstance } from "../service/types.js";
 
-export type { ContextHost } from "../service/call-types.js";
-export type { ContextInit } from "../service/types.js";
-
 /**
  * The headers of a call or event made from `parent`: the parent's (a `traceparent` that came in
  * through the gateway, say), with the call's own merged over them, so a per-call value wins.

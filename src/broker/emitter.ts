@@ -6,8 +6,8 @@ import type { Logger } from "../observability/logger.js";
 import type { LocalListener } from "../registry/local.js";
 import type { Registry } from "../registry/registry.js";
 import type { ContextHost, EmitOptions, EventEnvelope } from "../service/call-types.js";
-import type { Context } from "../service/types.js";
-import { CallContext, type ContextInit, inheritHeaders } from "./context.js";
+import type { Context, ContextInit } from "../service/types.js";
+import { CallContext, inheritHeaders } from "./context.js";
 import type { IncomingEvent, Remote } from "./remote.js";
 
 /** Told after a local handler finished with an event (error set when it threw). */

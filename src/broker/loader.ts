@@ -2,11 +2,12 @@ import { ServiceSchemaError } from "../errors/index.js";
 import type { Logger } from "../observability/logger.js";
 import type { ActionHandler, EventHandler, LocalAction, LocalListener } from "../registry/local.js";
 import { jsonSchemaGap } from "../service/json-schema.js";
-import { Service, type ServiceHost } from "../service/service.js";
+import { Service } from "../service/service.js";
 import type {
   ActionDefinition,
   AnyServiceDefinition,
   EventDefinition,
+  ServiceHost,
   Visibility,
 } from "../service/types.js";
 import { checkTimers } from "../timers/timers.js";

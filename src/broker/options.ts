@@ -8,8 +8,6 @@ import type { SecurityOptions } from "../security/secret.js";
 import type { Serializer } from "../serializers/index.js";
 import type { Transporter } from "../transporters/transporter.js";
 
-export type { CallOptions, EmitOptions, Meta } from "../service/call-types.js";
-
 /** Options of `new ServiceBroker(...)`. */
 export interface BrokerOptions {
   /** Unique name of this node in the cluster. Default: `<hostname>-<pid>-<random>`. */

@@ -2,8 +2,6 @@ import type { Logger } from "../observability/logger.js";
 import { dependencyName, serviceFullName } from "./define.js";
 import type { AnyServiceDefinition, ServiceHost, ServiceInstance, Settings } from "./types.js";
 
-export type { ServiceHost } from "./types.js";
-
 /**
  * A service as it runs on a broker: its definition plus the name it is called under, its
  * settings, a logger bound to it, and access to the broker. Lifecycle hooks receive it.

@@ -8,8 +8,6 @@ import type { TimerDefinition } from "../service/types.js";
 import { parseCron } from "./cron.js";
 import { parseDuration } from "./duration.js";
 
-export type { TimerDefinition } from "../service/types.js";
-
 interface Running {
   timer: NodeJS.Timeout | undefined;
   busy: boolean;

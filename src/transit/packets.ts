@@ -2,8 +2,6 @@ import type { PlainError } from "../errors/index.js";
 import type { NodeAnnouncement } from "../registry/catalog.js";
 import type { Meta } from "../service/call-types.js";
 
-export type { ActionDescriptor, ServiceDescriptor } from "../registry/catalog.js";
-
 /** The wire protocol version; a packet with another version is refused. */
 export const PROTOCOL_VERSION = 1;
 

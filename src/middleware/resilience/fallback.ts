@@ -2,8 +2,6 @@ import { ValidationError } from "../../errors/index.js";
 import type { Fallback, ParentContext } from "../../service/call-types.js";
 import type { Middleware } from "../hooks.js";
 
-export type { Fallback } from "../../service/call-types.js";
-
 function answer(
   fallback: Fallback,
   error: unknown,
