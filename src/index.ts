@@ -3,6 +3,22 @@ export { ServiceBroker } from "./broker/broker.js";
 
 export type { BrokerState } from "./broker/lifecycle.js";
 export type { BrokerHealth, BrokerOptions } from "./broker/options.js";
+export type { BrokerDatabaseOptions } from "./data/config.js";
+export { defineDatabase } from "./data/define.js";
+export { driverErrorOf } from "./data/errors.js";
+export type {
+  DatabaseDeclaration,
+  DatabaseHealth,
+  DatabaseOptions,
+  DataContext,
+  MigrationSource,
+  OutboxEmitFn,
+  OutboxEmitOptions,
+  OutboxHealth,
+  OutboxOptions,
+  TransactionOptions,
+  TransactionScope,
+} from "./data/types.js";
 export {
   BadPacketError,
   BrokerStoppedError,
@@ -10,6 +26,8 @@ export {
   CircuitOpenError,
   type ConfigurationCode,
   ConfigurationError,
+  ConflictError,
+  DatabaseError,
   DeadLetterNotFoundError,
   DurablePublishError,
   type ErrorClass,
@@ -21,7 +39,9 @@ export {
   ForbiddenError,
   JetStreamUnavailableError,
   MaxCallLevelError,
+  MigrationError,
   MissingDependencyError,
+  NoDatabaseError,
   PacketTooLargeError,
   PayloadTooDeepError,
   type PlainError,

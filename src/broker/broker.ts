@@ -1,4 +1,6 @@
 import { hostname } from "node:os";
+import type { ServiceDatabase } from "../data/database.js";
+import type { DatabaseHealth } from "../data/types.js";
 import { type DeadLetters, NO_DEAD_LETTERS } from "../events/durable/dead-letters.js";
 import type { DurableEngine } from "../events/durable/engine.js";
 import { openDurableEngine, warnIfDurableInMemory } from "../events/durable/open.js";
@@ -30,7 +32,7 @@ import { drain } from "./drain.js";
 import { Emitter } from "./emitter.js";
 import { setInternals } from "./internals.js";
 import { Invoker } from "./invoker.js";
-import { type BrokerState, Lifecycle } from "./lifecycle.js";
+import { type BrokerState, Lifecycle, type StartHost } from "./lifecycle.js";
 import { loadService } from "./loader.js";
 import type { BrokerHealth, BrokerOptions } from "./options.js";
 import type { LocalNode } from "./remote.js";
@@ -65,6 +67,7 @@ export class ServiceBroker {
   readonly #invoker: Invoker;
   readonly #emitter: Emitter;
   readonly #lifecycle = new Lifecycle();
+  readonly #databases = new Map<Service, ServiceDatabase>();
   readonly #timers: TimerRunner;
   /** Durable events (streams, retries, dead letters), from connect to disconnect. */
   #durable: DurableEngine | undefined;
@@ -233,17 +236,25 @@ export class ServiceBroker {
     for (const name of this.registry.services.keys()) {
       services[name] = this.registry.isStarted(name) ? "started" : "stopped";
     }
+    const databases: Record<string, DatabaseHealth> = {};
+    for (const [name, service] of this.registry.services) {
+      if (service.data !== undefined) databases[name] = service.data.health();
+    }
     return {
       nodeID: this.nodeID,
       state: this.state,
       live: this.state !== "stopped",
-      ready: this.state === "started" && (transit === undefined || transit.connected),
+      ready:
+        this.state === "started" &&
+        (transit === undefined || transit.connected) &&
+        Object.values(databases).every((d) => d.ok),
       transporter:
         transit === undefined
           ? undefined
           : { connected: transit.connected, badPackets: transit.badPackets },
       inFlight: (transit?.inFlight ?? 0) + this.#emitter.running,
       services,
+      databases,
       uptime: Math.round(process.uptime()),
     };
   }
@@ -274,9 +285,17 @@ export class ServiceBroker {
     return waitForAvailable(this.registry, wanted, timeout, signal);
   }
 
-  #startHost() {
+  #startHost(): StartHost {
     return {
       logger: this.logger,
+      prepare: (service) => this.#openDatabase(service),
+      release: async (service) => {
+        const database = this.#databases.get(service);
+        if (database === undefined) return;
+        this.#databases.delete(service);
+        service.data = undefined;
+        await database.close();
+      },
       waitFor: (names: readonly string[], signal: AbortSignal) =>
         waitForAvailable(this.registry, names, this.options.dependencyTimeout ?? 30_000, signal),
       markAvailable: async (service: Service, available: boolean) => {
@@ -290,6 +309,31 @@ export class ServiceBroker {
         else this.#timers.stop(service);
       },
     };
+  }
+
+  /** Opens, migrates and starts the outbox relay of a service's database, if it declares one. */
+  async #openDatabase(service: Service): Promise<void> {
+    const options = service.definition.database;
+    if (options === undefined || this.#databases.has(service)) return;
+    // Loaded on first use: nodes without databases never load Kysely or a driver.
+    const { ServiceDatabase } = await import("../data/database.js");
+    const database = await ServiceDatabase.open(options, {
+      service: service.fullName,
+      nodeID: this.nodeID,
+      logger: service.logger,
+      publish: (event, payload, opts) => this.#emitter.emit(event, payload, opts),
+      maxPacketSize: this.options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE,
+      defaults: this.options.database,
+    });
+    try {
+      await database.migrate();
+    } catch (err) {
+      await database.close();
+      throw err;
+    }
+    this.#databases.set(service, database);
+    service.data = database;
+    if (options.outbox?.relay !== false) database.relay.start();
   }
 
   /** With a transporter: connects, joins the cluster, and routes calls to other nodes. */

@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import type { DataAccess, TransactionOptions, TransactionScope } from "../data/types.js";
+import { NoDatabaseError } from "../errors/index.js";
 import type {
   CallOptions,
   ContextHost,
@@ -144,3 +146,35 @@ CallContext.prototype.broadcast = function broadcast(
 ): Promise<void> {
   return this.broker.broadcast(event, payload, { ...opts, parentCtx: this });
 } as EmitFn;
+
+// `ctx.db` and `ctx.transaction` for handlers of a service with a database (typed by the
+// service's `defineDatabase<DB>()`; see src/data/). On the prototype, so contexts of services
+// without a database pay nothing for them.
+Object.defineProperty(CallContext.prototype, "db", {
+  get(this: CallContext) {
+    return dataOf(this).dbFor(this);
+  },
+  configurable: true,
+});
+
+Object.defineProperty(CallContext.prototype, "transaction", {
+  value: function transaction(
+    this: CallContext,
+    fn: (tx: TransactionScope<unknown>) => Promise<unknown>,
+    opts?: TransactionOptions,
+  ): Promise<unknown> {
+    try {
+      return dataOf(this).transaction(this, fn, opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  },
+  configurable: true,
+  writable: true,
+});
+
+function dataOf(ctx: CallContext): DataAccess {
+  const data = ctx.service?.data;
+  if (data === undefined) throw new NoDatabaseError(ctx.service?.fullName ?? ctx.name);
+  return data;
+}

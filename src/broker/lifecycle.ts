@@ -9,6 +9,10 @@ export type BrokerState = "created" | "starting" | "started" | "stopping" | "sto
 export interface StartHost {
   waitFor(names: readonly string[], signal: AbortSignal): Promise<void>;
   markAvailable(service: Service, available: boolean): void | Promise<void>;
+  /** Opens what a service owns (its database, migrated) before its `started` hook. */
+  prepare(service: Service): Promise<void>;
+  /** Closes it again, after the `stopped` hook (or a failed start). */
+  release(service: Service): Promise<void>;
   logger: Logger;
 }
 
@@ -33,13 +37,17 @@ export class Lifecycle {
     const abort = new AbortController();
     const results = await Promise.allSettled(
       services.map(async (service) => {
+        let started = false;
         try {
+          await host.prepare(service);
           await host.waitFor(service.dependencies, abort.signal);
           await service.definition.started?.(service);
+          started = true;
           this.#started.push(service);
           await host.markAvailable(service, true);
         } catch (err) {
           abort.abort(err);
+          if (!started) await host.release(service);
           throw err;
         }
       }),
@@ -64,6 +72,7 @@ export class Lifecycle {
           `Service '${service.fullName}' failed to stop`,
         );
       }
+      await host.release(service);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { inboxHandler } from "../data/inbox.js";
 import { ServiceSchemaError } from "../errors/index.js";
 import type { Logger } from "../observability/logger.js";
 import type { ActionHandler, EventHandler, LocalAction, LocalListener } from "../registry/local.js";
@@ -105,7 +106,14 @@ function toListener(service: Service, event: string, value: unknown): LocalListe
       `Durable handler '${event}' of '${service.fullName}' needs an exact event name, not a pattern.`,
     );
   }
-  const raw = def.handler.bind(def) as EventHandler;
+  if (def.inbox === true && (def.durable !== true || service.definition.database === undefined)) {
+    throw new ServiceSchemaError(
+      `Event handler '${event}' of '${service.fullName}' has inbox: true, which needs durable: true ` +
+        "and a database (database: defineDatabase<DB>() in the service).",
+    );
+  }
+  const bound = def.handler.bind(def) as EventHandler;
+  const raw = def.inbox === true ? inboxHandler(bound) : bound;
   return {
     event,
     group: groupOf(def, event, service),

@@ -1,3 +1,5 @@
+import type { BrokerDatabaseOptions } from "../data/config.js";
+import type { DatabaseHealth } from "../data/types.js";
 import type { Middleware } from "../middleware/hooks.js";
 import type { BreakerOptions } from "../middleware/resilience/breaker.js";
 import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
@@ -67,6 +69,11 @@ export interface BrokerOptions {
    * the file named by `$FLOTILLA_SECRET_FILE`). Nodes without it are refused. See docs/security.md.
    */
   security?: SecurityOptions;
+  /**
+   * Defaults for the databases of this node's services: `url` (a database for every service that
+   * names none) and `dir` (where default SQLite files go). See docs/data.md.
+   */
+  database?: BrokerDatabaseOptions;
 }
 
 /** What `broker.health()` reports. */
@@ -89,6 +96,11 @@ export interface BrokerHealth {
   inFlight: number;
   /** Each local service and whether it has started. */
   services: Record<string, "started" | "stopped">;
+  /**
+   * The database of each local service that has one: reachable at the last probe (taken with
+   * every outbox round, at least once a second), pool use, and the outbox's backlog.
+   */
+  databases: Record<string, DatabaseHealth>;
   /** Seconds since the process started. */
   uptime: number;
 }

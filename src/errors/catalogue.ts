@@ -1,4 +1,5 @@
 import { ForbiddenError, UnauthorizedError } from "./access.js";
+import { ConflictError, DatabaseError, MigrationError, NoDatabaseError } from "./data.js";
 import {
   BrokerStoppedError,
   CircuitOpenError,
@@ -86,6 +87,10 @@ for (const cls of [
   PayloadTooDeepError,
   UnauthorizedError,
   ForbiddenError,
+  DatabaseError,
+  ConflictError,
+  MigrationError,
+  NoDatabaseError,
 ]) {
   registerErrorClass(cls);
 }
@@ -113,6 +118,7 @@ export const errorCatalogue: readonly CatalogueEntry[] = [
       "BALANCING_NOT_SUPPORTED",
       "JETSTREAM_NOT_ENABLED",
       "INVALID_SECRET",
+      "INVALID_DATABASE_URL",
     ] as const
   ).map((code) => new ConfigurationError("x", code)),
   new MissingDependencyError("x", "x"),
@@ -126,4 +132,8 @@ export const errorCatalogue: readonly CatalogueEntry[] = [
   new PayloadTooDeepError(0),
   new UnauthorizedError(),
   new ForbiddenError(),
+  new DatabaseError("x"),
+  new ConflictError(),
+  new MigrationError("x", "x", "x"),
+  new NoDatabaseError("x"),
 ].map(({ name, code, status, retryable }) => ({ name, code, status, retryable }));

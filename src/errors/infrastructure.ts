@@ -21,7 +21,8 @@ export type ConfigurationCode =
   | "UNKNOWN_STRATEGY"
   | "BALANCING_NOT_SUPPORTED"
   | "JETSTREAM_NOT_ENABLED"
-  | "INVALID_SECRET";
+  | "INVALID_SECRET"
+  | "INVALID_DATABASE_URL";
 
 /** An optional package (a broker client, msgpackr) is not installed; the message says what to run. */
 export class MissingDependencyError extends FlotillaError {

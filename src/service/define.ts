@@ -1,3 +1,4 @@
+import type { DatabaseDeclaration, DataContextOf } from "../data/types.js";
 import type {
   ActionsInput,
   AnyServiceDefinition,
@@ -9,18 +10,23 @@ import type {
   TimerDefinition,
 } from "./types.js";
 
-/** What `defineService` accepts; `A`/`E` are inferred from the schemas, `AC`/`EC` keep the rest. */
-export type ServiceInput<N extends string, V, A, AC, E, EC, St> = {
+/**
+ * What `defineService` accepts; `A`/`E` are inferred from the schemas, `AC`/`EC` keep the rest,
+ * `DB` comes from `database` and types `ctx.db`.
+ */
+export type ServiceInput<N extends string, V, A, AC, E, EC, St, DB = never> = {
   name: N;
   version?: V;
   settings?: St;
   dependencies?: readonly Dependency[];
-  actions?: ActionsInput<A> & AC;
-  events?: EventsInput<E> & EC;
+  /** The service's own database: `defineDatabase<DB>({ migrations })`. Handlers get `ctx.db`. */
+  database?: DatabaseDeclaration<DB>;
+  actions?: ActionsInput<A, DataContextOf<NoInfer<DB>>> & AC;
+  events?: EventsInput<E, DataContextOf<NoInfer<DB>>> & EC;
   metadata?: Record<string, unknown>;
   /** Periodic tasks: `{ sweep: { every: "30s", handler } }`. */
-  timers?: Record<string, TimerDefinition>;
-} & LifecycleHooks<St>;
+  timers?: Record<string, TimerDefinition<DataContextOf<NoInfer<DB>>>>;
+} & LifecycleHooks<St, DataContextOf<NoInfer<DB>>>;
 
 /**
  * Declares a service. Nothing runs until a broker creates it; the returned object is the
@@ -48,7 +54,8 @@ export function defineService<
   EC,
   St = Settings,
   const V extends string | number | undefined = undefined,
->(def: ServiceInput<N, V, A, AC, E, EC, St>): ServiceDefinition<N, V, AC, EC, St> {
+  DB = never,
+>(def: ServiceInput<N, V, A, AC, E, EC, St, DB>): ServiceDefinition<N, V, AC, EC, St> {
   Object.defineProperty(def, SERVICE_BRAND, { value: true, enumerable: false });
   return def as ServiceDefinition<N, V, AC, EC, St>;
 }

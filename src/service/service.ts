@@ -1,3 +1,5 @@
+import type { DataAccess, TransactionScope } from "../data/types.js";
+import { NoDatabaseError } from "../errors/index.js";
 import type { Logger } from "../observability/logger.js";
 import { dependencyName, serviceFullName } from "./define.js";
 import type { AnyServiceDefinition, ServiceHost, ServiceInstance, Settings } from "./types.js";
@@ -23,6 +25,8 @@ export class Service<St = Settings> implements ServiceInstance<St> {
   readonly broker: ServiceHost;
   /** The definition it was created from. */
   readonly definition: AnyServiceDefinition;
+  /** The service's open database, while the broker runs (set by the broker). */
+  data: DataAccess | undefined;
 
   constructor(definition: AnyServiceDefinition, broker: ServiceHost, logger: Logger) {
     this.definition = definition;
@@ -33,5 +37,21 @@ export class Service<St = Settings> implements ServiceInstance<St> {
     this.dependencies = (definition.dependencies ?? []).map(dependencyName);
     this.broker = broker;
     this.logger = logger.child({ service: this.fullName });
+    this.data = undefined;
+  }
+
+  /** The service's database (typed in lifecycle hooks of a service that declares one). */
+  get db(): unknown {
+    return this.#data().dbFor(undefined);
+  }
+
+  /** Runs `fn` in a transaction of the service's database (see `ctx.transaction`). */
+  transaction(fn: (tx: TransactionScope<unknown>) => Promise<unknown>): Promise<unknown> {
+    return this.#data().transaction(undefined, fn, undefined);
+  }
+
+  #data(): DataAccess {
+    if (this.data === undefined) throw new NoDatabaseError(this.fullName);
+    return this.data;
   }
 }

@@ -1,4 +1,5 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
+import type { DataAccess, DatabaseOptions } from "../data/types.js";
 import type { BackoffOptions, RetryOptions } from "../middleware/resilience/backoff.js";
 import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
 import type { Logger } from "../observability/logger.js";
@@ -104,10 +105,12 @@ export interface ServiceInstance<St = Settings> {
   readonly broker: ServiceHost;
   /** The definition it was created from. */
   readonly definition: AnyServiceDefinition;
+  /** The service's open database, while the broker runs (services that declare one). */
+  readonly data: DataAccess | undefined;
 }
 
-/** A periodic task of a service (nameko's `@timer`). */
-export interface TimerDefinition {
+/** A periodic task of a service (nameko's `@timer`). `X`: what the service adds to `ctx` (`db`). */
+export interface TimerDefinition<X = unknown> {
   /** Run every this long: ms, or `"30s"`, `"5m"`... Give `every` or `cron`. */
   every?: number | string;
   /**
@@ -123,7 +126,7 @@ export interface TimerDefinition {
   /** Also run once right after the service starts. Default false. */
   runOnStart?: boolean;
   /** Does the work. A run still busy when the next is due makes that one skip. */
-  handler(ctx: Context<Params>): unknown;
+  handler(ctx: Context<Params> & X): unknown;
 }
 
 /**
@@ -156,12 +159,15 @@ export interface ActionAuth {
   readonly enforce?: "gateway" | "always";
 }
 
-/** One action (request/reply handler) of a service. `S` is its params schema. */
-export interface ActionDefinition<S = undefined> {
+/**
+ * One action (request/reply handler) of a service. `S` is its params schema; `X` what the service
+ * adds to `ctx` (`db` and `transaction` when it declares a database).
+ */
+export interface ActionDefinition<S = undefined, X = unknown> {
   /** A Standard Schema (zod, valibot, arktype, ...) that validates and types `ctx.params`. */
   params?: S;
   /** Handles one call. Its (awaited) return value is the call's result. */
-  handler(ctx: Context<InferOutput<S>>): unknown;
+  handler(ctx: Context<InferOutput<S>> & X): unknown;
   /** Who may call it. Default `public`. */
   visibility?: Visibility;
   /** Roles and scopes the caller's identity (`ctx.meta.user`) needs. Default: none. */
@@ -186,8 +192,8 @@ export interface ActionDefinition<S = undefined> {
   fallback?: Fallback;
 }
 
-/** One event handler of a service. `S` is its payload schema. */
-export interface EventDefinition<S = undefined> {
+/** One event handler of a service. `S` is its payload schema; `X` as for actions. */
+export interface EventDefinition<S = undefined, X = unknown> {
   /** A Standard Schema that validates and types the payload (`ctx.params`). */
   params?: S;
   /**
@@ -196,7 +202,7 @@ export interface EventDefinition<S = undefined> {
    */
   group?: string;
   /** Handles one event. A throw is logged; it never reaches the emitter. */
-  handler(ctx: Context<InferOutput<S>>): unknown;
+  handler(ctx: Context<InferOutput<S>> & X): unknown;
   /**
    * At-least-once delivery: on a transporter that persists (amqp://, nats:// with JetStream,
    * redis:// with Streams) the group has its own persistent subscription, acknowledged only after
@@ -218,25 +224,34 @@ export interface EventDefinition<S = undefined> {
    * still reaches every handler.
    */
   kind?: "balanced" | "broadcast" | "single";
+  /**
+   * Durable, in a service with a database: record the message ID in the same transaction as the
+   * handler's writes (`ctx.db` is that transaction), so a redelivered message has its effect
+   * once. A message already recorded is acknowledged without running the handler.
+   */
+  inbox?: boolean;
 }
 
 /** A dependency: a service name (`"users"`, `"v2.users"`) or a name and version. */
 export type Dependency = string | { name: string; version?: string | number };
 
 /** Typed view of the actions object: infers each action's schema from its `params`. */
-export type ActionsInput<A> = { [K in keyof A]: ActionDefinition<A[K]> };
+export type ActionsInput<A, X = unknown> = { [K in keyof A]: ActionDefinition<A[K], X> };
 
 /** Typed view of the events object: infers each handler's schema from its `params`. */
-export type EventsInput<E> = { [K in keyof E]: EventDefinition<E[K]> };
+export type EventsInput<E, X = unknown> = { [K in keyof E]: EventDefinition<E[K], X> };
 
-/** Lifecycle hooks; each receives the running service instance. */
-export interface LifecycleHooks<St> {
-  /** Right after `createService`, before the broker starts. */
+/**
+ * Lifecycle hooks; each receives the running service instance (with `db` and `transaction` when
+ * the service declares a database: `X`).
+ */
+export interface LifecycleHooks<St, X = unknown> {
+  /** Right after `createService`, before the broker starts (the database is not open yet). */
   created?(service: ServiceInstance<St>): void | Promise<void>;
-  /** When the broker starts, after the service's dependencies are available. */
-  started?(service: ServiceInstance<St>): void | Promise<void>;
-  /** When the broker stops, in reverse dependency order. */
-  stopped?(service: ServiceInstance<St>): void | Promise<void>;
+  /** When the broker starts, after the service's dependencies are available and its database migrated. */
+  started?(service: ServiceInstance<St> & X): void | Promise<void>;
+  /** When the broker stops, in reverse dependency order (the database closes after it). */
+  stopped?(service: ServiceInstance<St> & X): void | Promise<void>;
 }
 
 /**
@@ -260,6 +275,8 @@ export interface ServiceDefinition<
   readonly metadata?: Record<string, unknown>;
   /** Periodic tasks of the service. */
   readonly timers?: Record<string, TimerDefinition>;
+  /** The service's own database (`defineDatabase`); its handlers get `ctx.db`. */
+  readonly database?: DatabaseOptions;
 }
 
 /** Settings of a service without a declared settings type. */
