@@ -34,5 +34,10 @@ if command -v rabbitmq-server >/dev/null; then
 fi
 if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
   ensure 5432 postgresql pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || status=1
+  # The data tests use database `test` as user postgres (trust on 127.0.0.1), one schema per test.
+  if listening 5432 && command -v psql >/dev/null; then
+    psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where datname = 'test'" | grep -q 1 ||
+      psql -h 127.0.0.1 -U postgres -d postgres -qc "create database test" || status=1
+  fi
 fi
 exit $status

@@ -118,7 +118,14 @@ export class ServiceDatabase implements DataAccess {
       this.host.service,
       this.kysely as Kysely<unknown>,
       this.options.migrations ?? {},
+      undefined,
+      this.#schema,
     );
+  }
+
+  /** PostgreSQL: the schema the migration tables live in (SQLite has none). */
+  get #schema(): string | undefined {
+    return this.target.dialect === "postgres" ? this.target.schema : undefined;
   }
 
   /** Brings Flotilla's tables up to date, then (unless `migrateOnStart: false`) the service's. */
@@ -128,6 +135,7 @@ export class ServiceDatabase implements DataAccess {
       this.kysely as Kysely<unknown>,
       internalMigrations(this.target.dialect),
       INTERNAL_TABLES,
+      this.#schema,
     ).latest();
     if (this.options.migrateOnStart === false || this.options.migrations === undefined) return;
     const { results } = await this.migrator().latest();

@@ -57,8 +57,19 @@ export class ServiceMigrator {
     db: Kysely<unknown>,
     source: MigrationSource,
     tables = TABLES,
+    /**
+     * PostgreSQL: the service's schema, named so Kysely looks for its tables there only (its
+     * introspection sees every schema of the database, and would take another service's
+     * `kysely_migration` for this one's).
+     */
+    schema?: string,
   ) {
-    this.#migrator = new Migrator({ db, provider: migrationProvider(source), ...tables });
+    this.#migrator = new Migrator({
+      db,
+      provider: migrationProvider(source),
+      ...tables,
+      ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+    });
   }
 
   /** Runs every pending migration; throws `MIGRATION_FAILED` (all rolled back) on an error. */

@@ -97,4 +97,16 @@ describe("the import rules of docs/architecture.md", () => {
     expect(graph.get("service/call-types.ts")).toEqual([]);
     expect(crossings(graph, "service", ["broker", "transit", "registry", "events"])).toEqual([]);
   });
+
+  it("keeps the data layer beside the broker: it publishes through a callback, never through transit", () => {
+    expect(
+      crossings(graph, "data", ["broker", "transit", "events", "registry", "transporters"]),
+    ).toEqual([]);
+    // The broker reaches the runtime of src/data/ only by a dynamic import (Kysely and the
+    // drivers load when a service has a database); statically, types and the inbox wrapper.
+    const allowed = new Set(["data/types.ts", "data/config.ts", "data/database.ts", "data/inbox.ts"]);
+    expect(
+      crossings(graph, "broker", ["data"]).filter((c) => !allowed.has(c.split(" -> ")[1]!)),
+    ).toEqual([]);
+  });
 });
