@@ -333,7 +333,7 @@ export class ServiceBroker {
     }
     this.#databases.set(service, database);
     service.data = database;
-    if (options.outbox?.relay !== false) database.relay.start();
+    database.relay.start({ publish: options.outbox?.relay !== false });
   }
 
   /** With a transporter: connects, joins the cluster, and routes calls to other nodes. */

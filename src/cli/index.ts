@@ -23,6 +23,8 @@ const COMMAND_RUNNERS: Record<CommandName, (parsed: Parsed, out: Output) => Prom
   actions: (parsed, out) => list("actions", parsed, out),
   dlq,
   new: createProject,
+  // Loaded on use: the other commands never load Kysely or a database driver.
+  migrate: async (parsed, out) => (await import("./migrate.js")).migrate(parsed, out),
 };
 
 /**

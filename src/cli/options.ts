@@ -191,6 +191,33 @@ export const COMMANDS = {
       },
     },
   },
+  migrate: {
+    usage:
+      "flotilla migrate up | down | status | new <name> <files, directories or globs...> [options]",
+    summary: "run, undo, list or create the migrations of services with a database",
+    details:
+      "up: Flotilla's outbox and inbox tables, then every pending migration, of each service\n" +
+      "with a database; down: undoes the last migration of one service; status: each migration\n" +
+      "with when it ran, or pending; new <name>: writes <timestamp>_<name>.ts (.js next to a .js\n" +
+      "service) into the service's migrations folder. The database is the one the service opens:\n" +
+      "$FLOTILLA_DB_URL_<SERVICE>, its url, $FLOTILLA_DB_URL, else $FLOTILLA_DATA_DIR (./.data)/\n" +
+      "<service>.sqlite. No node is started. A failing migration is rolled back: MIGRATION_FAILED.",
+    options: {
+      ...BASIC,
+      service: {
+        type: "string",
+        short: "s",
+        value: "NAME",
+        help: "only this service (needed by down and new when several have a database)",
+        check: nonEmpty,
+      },
+      json: {
+        type: "boolean",
+        env: "FLOTILLA_JSON",
+        help: "print JSON (the default when stdout is not a terminal)",
+      },
+    },
+  },
 } satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;

@@ -71,7 +71,15 @@ function badUrl(service: string, url: string): ConfigurationError {
 
 /** A URL without its password, for logs and errors. */
 export function redact(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]*):[^@]*@/i, "$1:***@");
+  try {
+    const parsed = new URL(url);
+    if (parsed.password === "") return url;
+    parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    // Not a URL the WHATWG parser takes: everything between "://" and the last "@" goes.
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, "$1***@");
+  }
 }
 
 /** Where a target is, for logs and health (no credentials). */

@@ -37,10 +37,15 @@ export interface DatabaseHost {
   readonly defaults: BrokerDatabaseOptions | undefined;
 }
 
-/** The transaction a piece of code runs in, if any (so `ctx.db` and nested calls join it). */
+/**
+ * The transaction a piece of code runs in, if any (so `ctx.db` and nested calls join it). Work
+ * started inside the callback and still running after it (a handler of an event emitted there,
+ * a retry of it) carries this store on: once the transaction is over (`done`) it is not joined.
+ */
 interface Active {
   readonly database: ServiceDatabase;
   readonly scope: TransactionScope<unknown>;
+  done: boolean;
 }
 
 const active = new AsyncLocalStorage<Active>();
@@ -72,10 +77,12 @@ export class ServiceDatabase implements DataAccess {
     private readonly pool:
       | { totalCount: number; idleCount: number; waitingCount: number }
       | undefined,
+    /** PostgreSQL: the relay's own connection, apart from the handlers' pool. */
+    private readonly relayKysely: Kysely<FlotillaTables> | undefined = undefined,
   ) {
     const outbox = options.outbox ?? {};
     const retention = options.inboxRetention ?? DEFAULTS.inboxRetention;
-    const store = new OutboxStore(kysely, target.dialect);
+    const store = new OutboxStore(relayKysely ?? kysely, target.dialect);
     this.relay = new OutboxRelay({
       store,
       publish: host.publish,
@@ -99,20 +106,35 @@ export class ServiceDatabase implements DataAccess {
       const { dialect } = await openSqlite(target.file, host.logger);
       return new ServiceDatabase(new Kysely({ dialect }), target, host, options, undefined);
     }
-    const { dialect, pool } = await openPostgres(
-      {
-        url: target.url,
-        schema: target.schema,
-        service: host.service,
-        poolSize: options.poolSize ?? DEFAULTS.poolSize,
-        statementTimeout: options.statementTimeout ?? DEFAULTS.statementTimeout,
-      },
-      host.logger,
+    const settings = {
+      url: target.url,
+      schema: target.schema,
+      service: host.service,
+      poolSize: options.poolSize ?? DEFAULTS.poolSize,
+      statementTimeout: options.statementTimeout ?? DEFAULTS.statementTimeout,
+    };
+    const { dialect, pool } = await openPostgres(settings, host.logger);
+    // The relay has a connection of its own, besides the handlers' pool: sharing the pool, each
+    // of its claims and deletes waited behind the handlers' transactions for a connection, and
+    // under load it fell behind the commits (bench/data).
+    let relay: Awaited<ReturnType<typeof openPostgres>>;
+    try {
+      relay = await openPostgres({ ...settings, poolSize: 1 }, host.logger);
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+    return new ServiceDatabase(
+      new Kysely({ dialect }),
+      target,
+      host,
+      options,
+      pool,
+      new Kysely({ dialect: relay.dialect }),
     );
-    return new ServiceDatabase(new Kysely({ dialect }), target, host, options, pool);
   }
 
-  /** Flotilla's own tables (outbox, inbox) and the service's migrations, one instance at a time. */
+  /** The service's migrations, one instance at a time. */
   migrator(): ServiceMigrator {
     return new ServiceMigrator(
       this.host.service,
@@ -128,15 +150,20 @@ export class ServiceDatabase implements DataAccess {
     return this.target.dialect === "postgres" ? this.target.schema : undefined;
   }
 
-  /** Brings Flotilla's tables up to date, then (unless `migrateOnStart: false`) the service's. */
-  async migrate(): Promise<void> {
-    await new ServiceMigrator(
+  /** Flotilla's own tables (outbox, inbox), tracked apart from the service's migrations. */
+  ownTablesMigrator(): ServiceMigrator {
+    return new ServiceMigrator(
       this.host.service,
       this.kysely as Kysely<unknown>,
       internalMigrations(this.target.dialect),
       INTERNAL_TABLES,
       this.#schema,
-    ).latest();
+    );
+  }
+
+  /** Brings Flotilla's tables up to date, then (unless `migrateOnStart: false`) the service's. */
+  async migrate(): Promise<void> {
+    await this.ownTablesMigrator().latest();
     if (this.options.migrateOnStart === false || this.options.migrations === undefined) return;
     const { results } = await this.migrator().latest();
     for (const r of results ?? []) {
@@ -148,17 +175,17 @@ export class ServiceDatabase implements DataAccess {
   }
 
   dbFor(_ctx: ParentContext | undefined): unknown {
-    const current = active.getStore();
-    return current?.database === this ? current.scope.db : this.kysely;
+    return this.#joined()?.scope.db ?? this.kysely;
   }
 
   async transaction(
     ctx: ParentContext | undefined,
     fn: (tx: TransactionScope<unknown>) => Promise<unknown>,
     opts: TransactionOptions | undefined,
+    own = false,
   ): Promise<unknown> {
-    const current = active.getStore();
-    if (current?.database === this) return fn(current.scope);
+    const current = own ? undefined : this.#joined();
+    if (current !== undefined) return fn(current.scope);
     const events: NewOutboxRow[] = [];
     let builder = this.kysely.transaction();
     if (opts?.isolation !== undefined && this.target.dialect === "postgres") {
@@ -166,13 +193,29 @@ export class ServiceDatabase implements DataAccess {
     }
     const result = await builder.execute(async (trx) => {
       const scope = this.#scope(trx, ctx, events);
-      const value = await active.run({ database: this, scope }, () => fn(scope));
+      const entered: Active = { database: this, scope, done: false };
+      let value: unknown;
+      try {
+        value = await active.run(entered, () => fn(scope));
+      } finally {
+        entered.done = true;
+      }
       // Written last, so two transactions that serialize on a row get outbox IDs in commit order.
       if (events.length > 0) await insertOutbox(trx, events);
       return value;
     });
     if (events.length > 0) this.relay.kick();
+    // better-sqlite3 never waits for I/O: transactions run back to back would keep this process
+    // from reading its sockets (the broker's confirms, heartbeats, calls). Yield once per commit.
+    if (this.target.dialect === "sqlite")
+      await new Promise<void>((resolve) => setImmediate(resolve));
     return result;
+  }
+
+  /** The transaction of this database the running code is in, while it is still open. */
+  #joined(): Active | undefined {
+    const current = active.getStore();
+    return current?.database === this && !current.done ? current : undefined;
   }
 
   #scope(
@@ -217,6 +260,7 @@ export class ServiceDatabase implements DataAccess {
   async close(): Promise<void> {
     await this.relay.stop();
     await this.kysely.destroy();
+    await this.relayKysely?.destroy();
   }
 }
 

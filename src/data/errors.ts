@@ -11,9 +11,11 @@ export function toDataError(err: unknown): unknown {
   if (err instanceof FlotillaError || !(err instanceof Error)) return err;
   const code = (err as { code?: unknown }).code;
   if (typeof code === "string" && err.name === "SqliteError" && code.startsWith("SQLITE_")) {
-    return fromSqlite(err, code);
+    return fromSqlite(code);
   }
-  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return fromPostgres(err, code);
+  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && isServerError(err)) {
+    return fromPostgres(code);
+  }
   return new DatabaseError("The database query failed.", {
     retryable: typeof code === "string" && code.startsWith("E"),
     data: { reason: typeof code === "string" ? code : err.name },
@@ -30,7 +32,7 @@ export function unreachable(err: unknown): unknown {
   });
 }
 
-function fromSqlite(err: Error, code: string): FlotillaError {
+function fromSqlite(code: string): FlotillaError {
   if (code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
     return new ConflictError(undefined, { data: { reason: code } });
   }
@@ -44,10 +46,15 @@ function sqliteMessage(code: string): string {
   return "The database query failed.";
 }
 
+/** An error the PostgreSQL server sent (it has a severity), not a socket error such as `EPIPE`. */
+function isServerError(err: Error): boolean {
+  return typeof (err as { severity?: unknown }).severity === "string";
+}
+
 /** SQLSTATE classes worth a retry: connection (08), transaction rollback (40), resources (53), operator intervention (57). */
 const RETRYABLE_CLASSES = new Set(["08", "40", "53", "57"]);
 
-function fromPostgres(err: Error, code: string): FlotillaError {
+function fromPostgres(code: string): FlotillaError {
   if (code === "23505") return new ConflictError(undefined, { data: { reason: code } });
   const retryable = RETRYABLE_CLASSES.has(code.slice(0, 2));
   const message =

@@ -32,6 +32,9 @@ export function inboxHandler(handler: Handler): Handler {
         return handler(ctx);
       },
       undefined,
+      // Its own transaction, even when the delivery started inside another one (an emit from a
+      // transaction of this service): the record must commit with the handler's writes only.
+      true,
     );
   };
 }

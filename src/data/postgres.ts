@@ -1,4 +1,4 @@
-import { PostgresDialect } from "kysely";
+import { type Kysely, PostgresAdapter, PostgresDialect, sql } from "kysely";
 import type PgTypes from "pg";
 import { ConfigurationError } from "../errors/index.js";
 import type { Logger } from "../observability/logger.js";
@@ -61,7 +61,12 @@ export async function openPostgres(
       "An idle database connection failed; it was dropped",
     );
   });
-  return { dialect: codedDialect(new PostgresDialect({ pool }), logger), pool };
+  return {
+    dialect: codedDialect(new PostgresDialect({ pool }), logger, {
+      adapter: new MigratingPostgresAdapter(),
+    }),
+    pool,
+  };
 }
 
 async function createSchema(pg: typeof PgTypes, settings: PostgresSettings): Promise<void> {
@@ -84,5 +89,32 @@ async function createSchema(pg: typeof PgTypes, settings: PostgresSettings): Pro
     await client.query("COMMIT");
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Kysely's PostgreSQL adapter, with migrations exempt from the service's statement timeout: the
+ * timeout guards handlers' queries, while a migration may rightly run long (an index on a big
+ * table), and so may the wait for the migration lock while another instance migrates. The
+ * connection's own setting comes back with `reset` when the lock is released.
+ */
+class MigratingPostgresAdapter extends PostgresAdapter {
+  override async acquireMigrationLock(
+    db: Kysely<unknown>,
+    opt: Parameters<PostgresAdapter["acquireMigrationLock"]>[1],
+  ): Promise<void> {
+    await sql`set statement_timeout = 0`.execute(db);
+    await super.acquireMigrationLock(db, opt);
+  }
+
+  override async releaseMigrationLock(
+    db: Kysely<unknown>,
+    opt: Parameters<PostgresAdapter["releaseMigrationLock"]>[1],
+  ): Promise<void> {
+    try {
+      await super.releaseMigrationLock(db, opt);
+    } finally {
+      await sql`reset statement_timeout`.execute(db);
+    }
   }
 }

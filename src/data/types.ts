@@ -176,11 +176,15 @@ export interface DatabaseHealth {
 export interface DataAccess {
   /** The query builder for `ctx`: the transaction it runs in, if any, else the database. */
   dbFor(ctx: ParentContext | undefined): unknown;
-  /** `ctx.transaction(fn)`. */
+  /**
+   * `ctx.transaction(fn)`: joins the transaction the running code is in, unless `own` (the
+   * inbox's transaction, which commits with its handler's writes alone).
+   */
   transaction(
     ctx: ParentContext | undefined,
     fn: (tx: TransactionScope<unknown>) => Promise<unknown>,
     opts: TransactionOptions | undefined,
+    own?: boolean,
   ): Promise<unknown>;
   /** What `broker.health()` shows of it. */
   health(): DatabaseHealth;

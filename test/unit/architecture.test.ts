@@ -104,7 +104,12 @@ describe("the import rules of docs/architecture.md", () => {
     ).toEqual([]);
     // The broker reaches the runtime of src/data/ only by a dynamic import (Kysely and the
     // drivers load when a service has a database); statically, types and the inbox wrapper.
-    const allowed = new Set(["data/types.ts", "data/config.ts", "data/database.ts", "data/inbox.ts"]);
+    const allowed = new Set([
+      "data/types.ts",
+      "data/config.ts",
+      "data/database.ts",
+      "data/inbox.ts",
+    ]);
     expect(
       crossings(graph, "broker", ["data"]).filter((c) => !allowed.has(c.split(" -> ")[1]!)),
     ).toEqual([]);

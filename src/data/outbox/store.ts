@@ -32,14 +32,20 @@ export function outboxRow(
   const headers =
     parent?.headers === undefined ? opts?.headers : { ...parent.headers, ...opts?.headers };
   const body = JSON.stringify(payload ?? null);
-  if (body.length > maxSize) throw new PacketTooLargeError(body.length, maxSize);
+  const metaText = JSON.stringify(meta);
+  const headersText = headers === undefined ? null : JSON.stringify(headers);
+  // In bytes, as the transporter counts them (a string's length undercounts non-ASCII text), and
+  // with the meta and headers the event carries: what would be refused at publish is refused here.
+  const size =
+    Buffer.byteLength(body) + Buffer.byteLength(metaText) + Buffer.byteLength(headersText ?? "");
+  if (size > maxSize) throw new PacketTooLargeError(size, maxSize);
   return {
     message_id: opts?.messageID ?? randomUUID(),
     event,
     key: opts?.key ?? event,
     payload: body,
-    meta: JSON.stringify(meta),
-    headers: headers === undefined ? null : JSON.stringify(headers),
+    meta: metaText,
+    headers: headersText,
     request_id: parent?.requestID ?? randomUUID(),
     parent_id: parent?.id ?? null,
     level: parent?.level ?? 0,
@@ -78,7 +84,18 @@ export class OutboxStore {
     private readonly dialect: "sqlite" | "postgres",
   ) {}
 
-  async claim(owner: string, batchSize: number, lease: number): Promise<OutboxRow[]> {
+  /**
+   * Leases up to `batchSize` of the oldest free rows to `owner`. `reclaim` (a relay's first
+   * claim) also takes rows still leased to `owner`: left by this node before a restart. Later
+   * claims leave them alone — they are this relay's, in flight — and take a key while its
+   * earlier rows are all in flight here, since this relay issues its publishes in order.
+   */
+  async claim(
+    owner: string,
+    batchSize: number,
+    lease: number,
+    reclaim: boolean,
+  ): Promise<OutboxRow[]> {
     return this.db.transaction().execute(async (trx) => {
       const now = Date.now();
       let query = trx
@@ -89,7 +106,7 @@ export class OutboxStore {
           eb.or([
             eb("lease_until", "is", null),
             eb("lease_until", "<", now),
-            eb("lease_owner", "=", owner),
+            ...(reclaim ? [eb("lease_owner", "=", owner)] : []),
           ]),
         )
         .orderBy("id")
@@ -98,13 +115,23 @@ export class OutboxStore {
       const candidates = await query.execute();
       if (candidates.length === 0) return [];
       const keys = [...new Set(candidates.map((r) => r.key))];
-      const firsts = await trx
+      // Per key, the oldest row that is not in flight here: if it is not our first candidate of
+      // that key, another relay holds an earlier one (or one is being claimed), so the key waits.
+      let firstsQuery = trx
         .selectFrom("flotilla_outbox")
         .select(["key", (eb) => eb.fn.min("id").as("first")])
         .where("failed_at", "is", null)
-        .where("key", "in", keys)
-        .groupBy("key")
-        .execute();
+        .where("key", "in", keys);
+      if (!reclaim) {
+        firstsQuery = firstsQuery.where((eb) =>
+          eb.or([
+            eb("lease_owner", "is", null),
+            eb("lease_owner", "<>", owner),
+            eb("lease_until", "<", now),
+          ]),
+        );
+      }
+      const firsts = await firstsQuery.groupBy("key").execute();
       const first = new Map(firsts.map((f) => [f.key, String(f.first)]));
       const seen = new Set<string>();
       const rows = candidates.filter((row) => {
@@ -168,7 +195,8 @@ export class OutboxStore {
       .selectFrom("flotilla_outbox")
       .select((eb) => [
         eb.fn.countAll<number | string>().as("total"),
-        eb.fn.min("created_at").as("oldest"),
+        // Of what waits: a failed row waits for no one, and would age the backlog forever.
+        eb.fn.min("created_at").filterWhere("failed_at", "is", null).as("oldest"),
         eb.fn.count<number | string>("failed_at").as("failed"),
       ])
       .executeTakeFirstOrThrow();
