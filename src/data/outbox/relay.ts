@@ -155,11 +155,13 @@ export class OutboxRelay {
       }
       this.#failing = true;
       this.#pause();
-    } else if (this.#failing && sent.length > 0) {
-      this.#failing = false;
+    } else {
+      // Published (or set aside) all it claimed: the next failure backs off from the start.
       this.#backoff = 0;
-      this.#pausedUntil = 0;
-      this.#deps.logger.info("The outbox relay publishes again");
+      if (this.#failing) {
+        this.#failing = false;
+        this.#deps.logger.info("The outbox relay publishes again");
+      }
     }
   }
 
