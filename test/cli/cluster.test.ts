@@ -45,13 +45,14 @@ describe("flotilla in a cluster", () => {
   });
 
   it("ends a call nobody serves with a hint: where it looked and for how long", async () => {
-    const res = await flotilla(["call", "nosuch.action", "--wait", "300"], { env });
+    // Long enough for the client to have met both nodes even on a loaded machine.
+    const res = await flotilla(["call", "nosuch.action", "--wait", "2000"], { env });
     expect(res.code).toBe(1);
     // stderr also holds the client's own warnings (it sees the conflict too): take the error.
     const json = res.stderr.slice(res.stderr.indexOf('{\n  "error"'));
     const { error } = JSON.parse(json) as { error: { code: string; hint: string } };
     expect(error.code).toBe("SERVICE_NOT_FOUND");
-    expect(error.hint).toContain(`no node offers 'nosuch.action' after waiting 300 ms`);
+    expect(error.hint).toContain(`no node offers 'nosuch.action' after waiting 2 s`);
     expect(error.hint).toContain(`tcp://?udp=false (namespace "${namespace}")`);
     expect(error.hint).toMatch(/saw 2 nodes \((math-add, math-mul|math-mul, math-add)\)/);
   });

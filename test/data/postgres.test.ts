@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { freePort, reachable, until } from "../harness/index.js";
 import { type DataTarget, dataKit, errorText, rejection, shopDatabase } from "./fixtures.js";
-import { runDataSuite } from "./suite.js";
+import { runDataSuite } from "./suite/index.js";
 
 // The data suite on the PostgreSQL of this machine (database `test`, user `postgres`, trust on
 // 127.0.0.1). Every service of a test has a name with a random suffix, so a schema of its own;

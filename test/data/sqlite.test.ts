@@ -6,7 +6,7 @@ import Database from "better-sqlite3";
 import { defineService, NoDatabaseError, ServiceBroker, ServiceSchemaError } from "flotilla";
 import { describe, expect, it } from "vitest";
 import { type DataTarget, dataKit, rejection, shopDatabase } from "./fixtures.js";
-import { runDataSuite } from "./suite.js";
+import { runDataSuite } from "./suite/index.js";
 
 // The data suite on SQLite: every test gets a temporary directory (the broker's `database.dir`),
 // so each service has a file of its own there, deleted after the test.
