@@ -115,15 +115,19 @@ export class OutboxStore {
       const candidates = await query.execute();
       if (candidates.length === 0) return [];
       const keys = [...new Set(candidates.map((r) => r.key))];
-      // Per key, the oldest row that is not in flight here: if it is not our first candidate of
-      // that key, another relay holds an earlier one (or one is being claimed), so the key waits.
-      let firstsQuery = trx
+      const last = candidates[candidates.length - 1]!.id;
+      // Every row of those keys up to our last candidate that is not in flight here, in order:
+      // a key's candidates are taken only while they follow one another in it. A row before or
+      // between them that we do not have (another relay holds it or is claiming it, skipped by
+      // SKIP LOCKED) ends the key's run: publishing past it would break the key's order.
+      let pendingQuery = trx
         .selectFrom("flotilla_outbox")
-        .select(["key", (eb) => eb.fn.min("id").as("first")])
+        .select(["id", "key"])
         .where("failed_at", "is", null)
-        .where("key", "in", keys);
+        .where("key", "in", keys)
+        .where("id", "<=", last);
       if (!reclaim) {
-        firstsQuery = firstsQuery.where((eb) =>
+        pendingQuery = pendingQuery.where((eb) =>
           eb.or([
             eb("lease_owner", "is", null),
             eb("lease_owner", "<>", owner),
@@ -131,16 +135,22 @@ export class OutboxStore {
           ]),
         );
       }
-      const firsts = await firstsQuery.groupBy("key").execute();
-      const first = new Map(firsts.map((f) => [f.key, String(f.first)]));
-      const seen = new Set<string>();
-      const rows = candidates.filter((row) => {
-        if (!seen.has(row.key)) {
-          seen.add(row.key);
-          if (first.get(row.key) !== String(row.id)) first.set(row.key, "blocked");
+      const pending = await pendingQuery.orderBy("id").execute();
+      const mine = new Set(candidates.map((r) => String(r.id)));
+      const runs = new Map<string, Set<string>>();
+      const ended = new Set<string>();
+      for (const row of pending) {
+        if (ended.has(row.key)) continue;
+        const id = String(row.id);
+        if (!mine.has(id)) {
+          ended.add(row.key);
+          continue;
         }
-        return first.get(row.key) !== "blocked";
-      });
+        const run = runs.get(row.key) ?? new Set<string>();
+        runs.set(row.key, run);
+        run.add(id);
+      }
+      const rows = candidates.filter((row) => runs.get(row.key)?.has(String(row.id)) === true);
       if (rows.length === 0) return [];
       await trx
         .updateTable("flotilla_outbox")
