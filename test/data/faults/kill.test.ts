@@ -3,13 +3,13 @@
 // a relay publishes what is left, and every committed event reaches the consumer.
 import { randomInt } from "node:crypto";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import type { ServiceBroker } from "../../../src/index.js";
 import { requireServer, until } from "../../harness/index.js";
 import {
   committedSeqs,
   consumerNode,
   type Delivery,
   type Dialect,
+  faultStage,
   Instance,
   killInstances,
   outboxEvents,
@@ -17,8 +17,6 @@ import {
   RABBITMQ,
   requirePostgres,
   tally,
-  testDatabase,
-  unique,
 } from "./kit.js";
 
 const TOTAL = 1_000;
@@ -51,15 +49,7 @@ afterAll(() => killInstances());
 describe.concurrent.each<Dialect>(["sqlite", "postgres"])(
   "kill -9 between commit and publish: %s",
   (dialect) => {
-    const db = testDatabase(dialect, "kill");
-    const namespace = unique("dfault-kill");
-    const consumers: ServiceBroker[] = [];
-    afterAll(async () => {
-      await killInstances(db);
-      await Promise.allSettled(consumers.map((c) => c.stop()));
-      await RABBITMQ.cleanup(namespace);
-      await db.drop();
-    }, 30_000);
+    const { db, namespace, consumers } = faultStage(dialect, "kill", RABBITMQ);
 
     it(`${TOTAL} transactions across repeated SIGKILLs: no committed event is lost`, async ({
       expect,

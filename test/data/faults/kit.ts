@@ -11,6 +11,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import pg from "pg";
+import { afterAll } from "vitest";
 import { defineService, ServiceBroker } from "../../../src/index.js";
 import { deleteAmqpNamespace, deleteNatsNamespaces } from "../../events/durable/servers.js";
 import { reachable, SHARED } from "../../harness/index.js";
@@ -420,3 +421,21 @@ export const NATS: SharedBroker = {
   url: SHARED.nats.url,
   cleanup: (ns) => deleteNatsNamespaces([ns]).catch(() => undefined),
 };
+
+/**
+ * The stage of one fault scenario: a database of its own, a broker namespace of its own, and the
+ * consumer nodes it starts (push them to `consumers`); after the `describe` block the instances
+ * are killed, the consumers stopped, the namespace deleted on the broker and the database dropped.
+ */
+export function faultStage(dialect: Dialect, tag: string, broker: SharedBroker) {
+  const db = testDatabase(dialect, tag);
+  const namespace = unique(`dfault-${tag}`);
+  const consumers: ServiceBroker[] = [];
+  afterAll(async () => {
+    await killInstances(db);
+    await Promise.allSettled(consumers.map((c) => c.stop()));
+    await broker.cleanup(namespace);
+    await db.drop();
+  }, 30_000);
+  return { db, namespace, consumers };
+}

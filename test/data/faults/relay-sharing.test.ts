@@ -9,6 +9,7 @@ import {
   consumerNode,
   type Delivery,
   type Dialect,
+  faultStage,
   Instance,
   killInstances,
   NATS,
@@ -17,7 +18,6 @@ import {
   requirePostgres,
   type SharedBroker,
   tally,
-  testDatabase,
   unique,
 } from "./kit.js";
 import { ordersService } from "./orders.js";
@@ -60,15 +60,7 @@ const CASES: readonly [Dialect, SharedBroker][] = [
 ];
 
 describe.concurrent.each(CASES)("relays sharing one outbox: %s", (dialect, broker) => {
-  const db = testDatabase(dialect, "share");
-  const namespace = unique("dfault-share");
-  const consumers: ServiceBroker[] = [];
-  afterAll(async () => {
-    await killInstances(db);
-    await Promise.allSettled(consumers.map((c) => c.stop()));
-    await broker.cleanup(namespace);
-    await db.drop();
-  }, 30_000);
+  const { db, namespace, consumers } = faultStage(dialect, "share", broker);
 
   it(`${RELAYS} relays at once (${broker.name}): every event published, each key in order`, async ({
     expect,
