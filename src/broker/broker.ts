@@ -15,6 +15,9 @@ import { retryPolicyFrom } from "../middleware/resilience/retry-policy.js";
 import { timeoutMiddleware } from "../middleware/resilience/timeout.js";
 import { validationMiddleware } from "../middleware/validation/middleware.js";
 import { createLogger, type Logger } from "../observability/logger.js";
+import { messagingSystemOf, tracingMiddleware } from "../observability/tracing/middleware.js";
+import { type TracingInstallation, wantsTracingSdk } from "../observability/tracing/sdk-env.js";
+import { refreshTracing } from "../observability/tracing/trace.js";
 import { Registry } from "../registry/registry.js";
 import { nodeStats } from "../registry/stats.js";
 import { resolveStrategy, type Strategy } from "../registry/strategies/index.js";
@@ -74,6 +77,8 @@ export class ServiceBroker {
   readonly #serializer: Serializer;
   readonly #strategy: Strategy;
   #transit: Transit | undefined;
+  /** The OpenTelemetry SDK this broker installed (shared by the brokers of the process). */
+  #tracing: TracingInstallation | undefined;
 
   constructor(options: BrokerOptions = {}) {
     this.options = options;
@@ -81,7 +86,7 @@ export class ServiceBroker {
       options.nodeID ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
     this.namespace = options.namespace ?? "";
     this.logger = createLogger(options.logger, {
-      nodeID: this.nodeID,
+      node: this.nodeID,
       ns: this.namespace || undefined,
     });
     this.#invoker = new Invoker(this, this.registry, {
@@ -104,6 +109,15 @@ export class ServiceBroker {
     this.#pipeline.add(authorizationMiddleware());
     if (options.retry !== false) {
       this.#pipeline.add(retryMiddleware(retryPolicyFrom(this.registry, options.retry)));
+    }
+    // One span per logical call, around its retries; handler spans show each attempt.
+    if (options.tracing !== false) {
+      this.#pipeline.add(
+        tracingMiddleware({
+          nodeID: this.nodeID,
+          messagingSystem: messagingSystemOf(options.transporter),
+        }),
+      );
     }
     for (const mw of options.middlewares ?? []) this.#pipeline.add(mw);
     this.#rewire();
@@ -173,6 +187,7 @@ export class ServiceBroker {
     this.#invoker.accepting = true;
     this.#emitter.accepting = true;
     try {
+      await this.#startTracing();
       await this.#pipeline.run("starting", this);
       await this.#connect();
       await this.#lifecycle.startAll([...this.registry.services.values()], this.#startHost());
@@ -217,6 +232,7 @@ export class ServiceBroker {
     this.#invoker.accepting = false;
     this.#emitter.accepting = false;
     await this.#pipeline.run("stopped", this);
+    await this.#stopTracing();
     this.#lifecycle.state = "stopped";
     this.logger.info(`Node '${this.nodeID}' stopped`);
   }
@@ -283,6 +299,32 @@ export class ServiceBroker {
   ): Promise<void> {
     const wanted = (Array.isArray(names) ? names : [names]).map(dependencyName);
     return waitForAvailable(this.registry, wanted, timeout, signal);
+  }
+
+  /**
+   * Installs the OpenTelemetry SDK when asked to (the option, or `$OTEL_TRACES_EXPORTER`), then
+   * checks whether spans are recorded and wraps the handlers again to match: without an SDK
+   * nothing is wrapped.
+   */
+  async #startTracing(): Promise<void> {
+    const option = this.options.tracing;
+    if (option === false) return;
+    if (this.#tracing === undefined && wantsTracingSdk(option)) {
+      const { installTracing } = await import("../observability/tracing/setup.js");
+      this.#tracing = await installTracing(option === true ? {} : (option ?? {}), {
+        serviceNames: [...this.registry.services.keys()],
+        logger: this.logger,
+      });
+    }
+    refreshTracing();
+    this.#rewire();
+  }
+
+  /** Sends the spans still buffered, and removes the SDK if this was its last broker. */
+  async #stopTracing(): Promise<void> {
+    const installed = this.#tracing;
+    this.#tracing = undefined;
+    await installed?.release();
   }
 
   #startHost(): StartHost {

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { DataAccess, TransactionOptions, TransactionScope } from "../data/types.js";
 import { NoDatabaseError } from "../errors/index.js";
+import { createLogger, type Logger } from "../observability/logger.js";
+import { parentSpanContext as spanContextOf, traceIdsOf } from "../observability/tracing/trace.js";
 import type {
   CallOptions,
   ContextHost,
@@ -62,7 +64,10 @@ export class CallContext<P = Params, M extends Meta = Meta> implements Context<P
   messageID: string | undefined;
   /** A durable event's delivery attempt: 1 the first time. */
   attempt: number | undefined;
+  /** An action call, or an event delivery (set by the emitter). */
+  kind: "action" | "event" = "action";
   #id: string | undefined;
+  #logger: Logger | undefined;
   #requestID: string | undefined;
 
   constructor(host: ContextHost, init: ContextInit<P>) {
@@ -105,6 +110,20 @@ export class CallContext<P = Params, M extends Meta = Meta> implements Context<P
   get requestID(): string {
     if (this.#requestID === undefined) this.#requestID = this.id;
     return this.#requestID;
+  }
+
+  /**
+   * The service's logger with this context bound: `requestID`, `action` or `event`, and the
+   * `trace_id` / `span_id` of the handler's span when it is traced. Made on first use.
+   */
+  get logger(): Logger {
+    if (this.#logger !== undefined) return this.#logger;
+    const base = this.service?.logger ?? (this.broker as { logger?: Logger }).logger;
+    const bindings: Record<string, unknown> = { requestID: this.requestID, [this.kind]: this.name };
+    const ids = traceIdsOf(spanContextOf(this));
+    if (ids !== undefined) Object.assign(bindings, ids);
+    this.#logger = base === undefined ? silentLogger() : base.child(bindings);
+    return this.#logger;
   }
 
   /** Milliseconds left before the deadline (`Infinity` without one, never negative). */
@@ -177,4 +196,10 @@ function dataOf(ctx: CallContext): DataAccess {
   const data = ctx.service?.data;
   if (data === undefined) throw new NoDatabaseError(ctx.service?.fullName ?? ctx.name);
   return data;
+}
+
+let silent: Logger | undefined;
+function silentLogger(): Logger {
+  silent ??= createLogger(false, {});
+  return silent;
 }

@@ -213,6 +213,7 @@ export class Emitter {
    */
   run(listener: LocalListener, init: ContextInit<unknown>): Promise<unknown> {
     const ctx = new CallContext(this.host, init);
+    ctx.kind = "event";
     let result: unknown;
     try {
       result = listener.handler(ctx);

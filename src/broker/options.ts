@@ -5,6 +5,7 @@ import type { BreakerOptions } from "../middleware/resilience/breaker.js";
 import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
 import type { RetryOptions } from "../middleware/resilience/retry.js";
 import type { LoggerOption } from "../observability/logger.js";
+import type { TracingOptions } from "../observability/tracing/options.js";
 import type { StrategyOption } from "../registry/strategies/index.js";
 import type { SecurityOptions } from "../security/secret.js";
 import type { Serializer } from "../serializers/index.js";
@@ -74,6 +75,13 @@ export interface BrokerOptions {
    * names none) and `dir` (where default SQLite files go). See docs/data.md.
    */
   database?: BrokerDatabaseOptions;
+  /**
+   * OpenTelemetry tracing. Spans are made whenever an OpenTelemetry SDK is registered when the
+   * broker starts; this option decides whether Flotilla installs one: `true` or settings install
+   * it, `false` makes no spans at all, and by default it is installed when `$OTEL_TRACES_EXPORTER`
+   * names an exporter. See docs/observability.md.
+   */
+  tracing?: boolean | TracingOptions;
 }
 
 /** What `broker.health()` reports. */

@@ -53,6 +53,11 @@ export interface Context<P = Params, M extends Meta = Meta> extends ParentContex
   emit: EmitFn;
   /** Broadcasts an event as part of this context's chain. */
   broadcast: EmitFn;
+  /**
+   * The service's logger with this context bound: `requestID`, `action` (or `event`), and, when
+   * the call is traced, `trace_id` and `span_id`. Made on first use.
+   */
+  readonly logger: Logger;
 }
 
 /** Where a context came from; decides its `caller`, level and inherited budget. */
