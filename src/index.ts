@@ -76,7 +76,13 @@ export {
   HOOK_NAMES,
   type Middleware,
 } from "./middleware/hooks.js";
-export type { Logger, LoggerOption, LoggerSettings } from "./observability/logger.js";
+export {
+  DEFAULT_REDACT,
+  type Logger,
+  type LoggerOption,
+  type LoggerSettings,
+} from "./observability/logger.js";
+export type { TraceExporterName, TracingOptions } from "./observability/tracing/options.js";
 export type { ActionHandler, EventHandler, LocalAction, LocalListener } from "./registry/local.js";
 export type {
   Candidate,

@@ -14,6 +14,7 @@ import { type FlotillaTables, internalMigrations } from "./outbox/schema.js";
 import { insertOutbox, type NewOutboxRow, OutboxStore, outboxRow } from "./outbox/store.js";
 import { openPostgres } from "./postgres.js";
 import { openSqlite } from "./sqlite.js";
+import { traceOutboxWrite } from "./tracing.js";
 import type {
   DataAccess,
   DatabaseHealth,
@@ -228,7 +229,8 @@ export class ServiceDatabase implements DataAccess {
       db: trx as unknown as Transaction<unknown>,
       emit: ((event: string, payload?: unknown, opts?: OutboxEmitOptions) => {
         try {
-          events.push(outboxRow(ctx, caller, event, payload, opts, this.host.maxPacketSize));
+          const traced = traceOutboxWrite(ctx, event, opts);
+          events.push(outboxRow(ctx, caller, event, payload, traced, this.host.maxPacketSize));
           return Promise.resolve();
         } catch (err) {
           return Promise.reject(err);

@@ -10,21 +10,24 @@ import {
 import { ConflictError } from "../errors/index.js";
 import type { Logger } from "../observability/logger.js";
 import { keepDriverError, toDataError, unreachable } from "./errors.js";
+import { type QuerySpanInfo, traceQuery } from "./tracing.js";
 
 /**
  * A dialect whose every query error is a coded Flotilla error (`DB_ERROR`, `CONFLICT`), mapped
  * where the query runs, so no handler code has to translate driver errors and none of them
  * reaches a caller with SQL in it. The driver's error is logged here (a conflict at debug level:
- * it is an answer, not a fault).
+ * it is an answer, not a fault). Queries made inside a traced call get a span each
+ * (src/data/tracing.ts).
  */
 export function codedDialect(
   dialect: Dialect,
   logger: Logger,
+  spans: QuerySpanInfo,
   overrides: { adapter?: DialectAdapter; begin?: string } = {},
 ): Dialect {
   return {
     createAdapter: () => overrides.adapter ?? dialect.createAdapter(),
-    createDriver: () => new CodedDriver(dialect.createDriver(), logger, overrides.begin),
+    createDriver: () => new CodedDriver(dialect.createDriver(), logger, spans, overrides.begin),
     createIntrospector: (db) => dialect.createIntrospector(db),
     createQueryCompiler: () => dialect.createQueryCompiler(),
   };
@@ -36,6 +39,7 @@ class CodedDriver implements Driver {
   constructor(
     private readonly inner: Driver,
     private readonly logger: Logger,
+    private readonly spans: QuerySpanInfo,
     /** The statement that opens a transaction, when not the dialect's own. */
     private readonly begin: string | undefined,
   ) {}
@@ -55,9 +59,11 @@ class CodedDriver implements Driver {
     }
     const coded: DatabaseConnection = {
       executeQuery: <R>(query: CompiledQuery): Promise<QueryResult<R>> =>
-        connection.executeQuery<R>(query).catch((err: unknown) => {
-          throw this.#report(toDataError(err), err);
-        }),
+        traceQuery(this.spans, query, () =>
+          connection.executeQuery<R>(query).catch((err: unknown) => {
+            throw this.#report(toDataError(err), err);
+          }),
+        ),
       streamQuery: <R>(query: CompiledQuery, chunkSize: number) =>
         connection.streamQuery<R>(query, chunkSize),
     };

@@ -62,9 +62,12 @@ export async function openPostgres(
     );
   });
   return {
-    dialect: codedDialect(new PostgresDialect({ pool }), logger, {
-      adapter: new MigratingPostgresAdapter(),
-    }),
+    dialect: codedDialect(
+      new PostgresDialect({ pool }),
+      logger,
+      { system: "postgresql", namespace: settings.schema },
+      { adapter: new MigratingPostgresAdapter() },
+    ),
     pool,
   };
 }

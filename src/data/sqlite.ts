@@ -1,5 +1,5 @@
 import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { type DialectAdapter, type Kysely, SqliteAdapter, SqliteDialect } from "kysely";
 import type { Logger } from "../observability/logger.js";
@@ -40,7 +40,11 @@ export async function openSqlite(file: string, logger: Logger): Promise<SqliteHa
   const lock = file === ":memory:" ? undefined : `${file}.migrate-lock`;
   // `begin immediate`: a transaction takes the write lock first, so a transaction of another
   // process on the same file makes it wait (busy timeout) instead of failing half-way.
-  const dialect = codedDialect(new SqliteDialect({ database: connection }), logger, {
+  const spans = {
+    system: "sqlite",
+    namespace: file === ":memory:" ? "memory" : basename(file),
+  } as const;
+  const dialect = codedDialect(new SqliteDialect({ database: connection }), logger, spans, {
     adapter: new LockingSqliteAdapter(lock, Database),
     begin: "begin immediate",
   });

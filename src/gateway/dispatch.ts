@@ -7,9 +7,9 @@ import type { Compressor } from "./compress.js";
 import { HttpEdgeError } from "./errors.js";
 import { mergeParams } from "./params.js";
 import { type ProblemContext, sendProblem, sendResult } from "./reply.js";
-import { traceHeadersOf } from "./request-id.js";
 import type { GatewayRoute, RouteTable } from "./route-table.js";
 import { BadPathError, type RouteMatch } from "./router.js";
+import { traced } from "./tracing.js";
 
 /** The broker as the gateway uses it: calls, the cluster catalog, a logger. */
 export interface GatewayBroker {
@@ -66,29 +66,33 @@ export function createDispatcher(state: DispatchState) {
     if (!route.available) {
       return sendProblem(reply, new ServiceNotAvailableError(route.action), request.id, problems);
     }
-    try {
-      const params = mergeParams(request.query, request.body, match.params);
-      let meta: Meta | undefined;
-      if (
-        route.authenticate !== undefined ||
-        route.authorize !== undefined ||
-        route.access !== undefined
-      ) {
-        meta = await authorizeRequest(route, request, params, method);
+    const params = match.params;
+    return traced(request, reply, route, async (headers, fail) => {
+      try {
+        const merged = mergeParams(request.query, request.body, params);
+        let meta: Meta | undefined;
+        if (
+          route.authenticate !== undefined ||
+          route.authorize !== undefined ||
+          route.access !== undefined
+        ) {
+          meta = await authorizeRequest(route, request, merged, method);
+        }
+        const result = await broker.call(route.action, merged, {
+          meta,
+          requestID: request.id,
+          headers,
+          timeout: route.timeout,
+        });
+        reply.header("x-request-id", request.id);
+        const sent = sendResult(request, reply, result, route.status, results);
+        // Only compressed answers are asynchronous; skip the extra tick for the others.
+        return sent instanceof Promise ? await sent : sent;
+      } catch (err) {
+        fail(err);
+        return sendProblem(reply, goneAsUnavailable(err, route), request.id, problems);
       }
-      const result = await broker.call(route.action, params, {
-        meta,
-        requestID: request.id,
-        headers: traceHeadersOf(request.headers),
-        timeout: route.timeout,
-      });
-      reply.header("x-request-id", request.id);
-      const sent = sendResult(request, reply, result, route.status, results);
-      // Only compressed answers are asynchronous; skip the extra tick for the others.
-      return sent instanceof Promise ? await sent : sent;
-    } catch (err) {
-      return sendProblem(reply, goneAsUnavailable(err, route), request.id, problems);
-    }
+    });
   };
 }
 

@@ -24,9 +24,9 @@ export function requestIdOf(req: IncomingMessage): string {
 }
 
 /**
- * The trace headers to carry into the call: `traceparent` (and `tracestate` with it) when the
- * caller sent a valid one, else `undefined`. The gateway does not start traces itself; tracing
- * middleware does that when it sees no parent.
+ * The trace headers the client sent: `traceparent` (and `tracestate` with it) when valid, else
+ * `undefined`. With tracing on, the gateway's HTTP span continues them (src/gateway/tracing.ts);
+ * without, they are carried on to the call as they are.
  *
  * @example
  * ```ts

@@ -1,4 +1,13 @@
+import { SpanStatusCode } from "@opentelemetry/api";
 import { Agent, type Dispatcher, request } from "undici";
+import {
+  injectHeaders,
+  parentSpanContext,
+  recordError,
+  SpanKind,
+  startSpan,
+  tracingActive,
+} from "../observability/tracing/trace.js";
 import { HttpError, isConnectFailure, networkCode, timedOut, unavailable } from "./errors.js";
 import { backoff, IDEMPOTENT, RETRY_STATUSES, retryAfter, sleep } from "./retry.js";
 
@@ -139,7 +148,12 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       let failure: Error;
       let wait = backoff(attempt, settings.retryDelay, settings.maxRetryDelay);
       try {
-        const response = await attemptOnce<T>(agent, verb, url, headers, body, left, opts);
+        const response = await (tracingActive()
+          ? tracedAttempt<T>(
+              { agent, method: verb, url, headers, body, timeout: left, opts },
+              attempt,
+            )
+          : attemptOnce<T>(agent, verb, url, headers, body, left, opts));
         if (response.status < 400) return response;
         failure = new HttpError(verb, url, response.status, response.data, response.headers);
         if (!(idempotent && RETRY_STATUSES.has(response.status))) throw failure;
@@ -171,6 +185,56 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       send<T>("DELETE", path, opts).then(dataOf),
     close: () => agent.close(),
   };
+}
+
+/**
+ * One attempt in an HTTP client span (OpenTelemetry HTTP conventions), its trace context sent in
+ * `traceparent`: a child of the calling context's span, else of the current one.
+ */
+async function tracedAttempt<T>(
+  a: {
+    agent: Dispatcher;
+    method: string;
+    url: string;
+    headers: Record<string, string>;
+    body: string | Uint8Array | undefined;
+    timeout: number;
+    opts: HttpRequestOptions;
+  },
+  resends: number,
+): Promise<HttpResponse<T>> {
+  const target = new URL(a.url);
+  const { span, ctx } = startSpan(a.method, SpanKind.CLIENT, parentSpanContext(a.opts.ctx), {
+    "http.request.method": a.method,
+    // No credentials and no query string: either may carry secrets.
+    "url.full": `${target.protocol}//${target.host}${target.pathname}`,
+    "server.address": target.hostname,
+    "server.port": Number(target.port || (target.protocol === "https:" ? 443 : 80)),
+    ...(resends > 0 ? { "http.request.resend_count": resends } : {}),
+  });
+  const headers = injectHeaders(ctx, a.headers);
+  try {
+    const response = await attemptOnce<T>(
+      a.agent,
+      a.method,
+      a.url,
+      headers,
+      a.body,
+      a.timeout,
+      a.opts,
+    );
+    span.setAttribute("http.response.status_code", response.status);
+    if (response.status >= 400) {
+      span.setAttribute("error.type", String(response.status));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    return response;
+  } catch (err) {
+    recordError(span, err instanceof AttemptTimeout ? new Error("attempt timed out") : err);
+    throw err;
+  } finally {
+    span.end();
+  }
 }
 
 /** Our own deadline fired (as opposed to the caller's signal). */

@@ -10,7 +10,23 @@ export interface LoggerSettings {
   level?: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   /** Readable, coloured lines instead of JSON. Default: when stdout is a terminal. */
   pretty?: boolean;
+  /**
+   * Paths whose values are written as `[redacted]` (pino paths: `password`, `user.password`,
+   * `*.token`). Default {@link DEFAULT_REDACT}; pass `[...DEFAULT_REDACT, "card.number"]` to add
+   * to it, or `false` to write everything.
+   */
+  redact?: readonly string[] | false;
+  /** Where JSON lines go instead of stdout: a file stream, or anything with `write(line)`. */
+  destination?: { write(line: string): unknown };
 }
+
+/** The secrets kept out of logs by default: these keys at the top level and two levels down. */
+export const DEFAULT_REDACT: readonly string[] = [
+  "authorization",
+  "password",
+  "token",
+  "cookie",
+].flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);
 
 /** `false` (silent), settings, or a ready pino logger. */
 export type LoggerOption = false | LoggerSettings | Logger;
@@ -32,10 +48,17 @@ export function createLogger(
   const settings: LoggerSettings = option ?? {};
   const level = settings.level ?? envLevel() ?? "info";
   const usePretty = settings.pretty ?? process.stdout.isTTY === true;
-  if (!usePretty) return pino({ level, base: bindings });
+  const paths = settings.redact === false ? [] : (settings.redact ?? DEFAULT_REDACT);
+  const options = {
+    level,
+    base: bindings,
+    ...(paths.length > 0 ? { redact: { paths: [...paths], censor: "[redacted]" } } : {}),
+  };
+  if (settings.destination !== undefined) return pino(options, settings.destination);
+  if (!usePretty) return pino(options);
   // Colour as the terminal and NO_COLOR / FORCE_COLOR say (pino-pretty's own detection).
   const stream = pretty({ colorize: colorWanted(), sync: true, ignore: "pid,hostname" });
-  return pino({ level, base: bindings }, stream);
+  return pino(options, stream);
 }
 
 /** NO_COLOR (any value) turns colour off, FORCE_COLOR (not "0") on; else a terminal decides. */

@@ -1,28 +1,17 @@
-import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
-import {
-  InMemorySpanExporter,
-  NodeTracerProvider,
-  type ReadableSpan,
-  SimpleSpanProcessor,
-} from "@opentelemetry/sdk-trace-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import type { ReadableSpan } from "@opentelemetry/sdk-trace-node";
+import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { defineService, FlotillaError, ServiceBroker } from "../../src/index.js";
 import { until } from "../harness/index.js";
+import { memorySdk, parentOf } from "./memory-sdk.js";
 
 // An SDK registered by the application (not by Flotilla): spans go to memory.
-const exporter = new InMemorySpanExporter();
-const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-beforeAll(() => provider.register());
-afterAll(async () => {
-  await provider.shutdown();
-  trace.disable();
-});
+const exporter = memorySdk();
 
 const brokers: ServiceBroker[] = [];
 afterEach(async () => {
   await Promise.all(brokers.splice(0).map((b) => b.stop()));
-  exporter.reset();
 });
 
 function node(
@@ -71,8 +60,6 @@ function byName(spans: readonly ReadableSpan[], name: string): ReadableSpan {
     throw new Error(`no span ${name} in ${spans.map((s) => s.name).join(", ")}`);
   return span;
 }
-
-const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
 
 describe("spans of calls and events, with an SDK the application registered", () => {
   for (const transporter of ["memory://", "tcp://"]) {

@@ -1,6 +1,7 @@
 import { FlotillaError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
 import type { EmitOptions, ParentContext } from "../../service/call-types.js";
+import { tracePublish } from "../tracing.js";
 import type { OutboxHealth } from "../types.js";
 import type { OutboxRow } from "./schema.js";
 import type { OutboxStore } from "./store.js";
@@ -217,21 +218,23 @@ export class OutboxRelay {
     const meta = JSON.parse(row.meta) as Record<string, unknown>;
     const headers =
       row.headers === null ? undefined : (JSON.parse(row.headers) as Record<string, string>);
-    const parentCtx: ParentContext = {
-      name: row.event,
-      id: row.parent_id ?? row.message_id,
-      requestID: row.request_id,
-      level: Number(row.level),
-      meta,
-      headers,
-      deadline: 0,
-      remaining: Number.POSITIVE_INFINITY,
-      service: row.caller === null ? undefined : { fullName: row.caller },
-    };
-    return this.#deps.publish(row.event, JSON.parse(row.payload) as unknown, {
-      durable: true,
-      messageID: row.message_id,
-      parentCtx,
+    return tracePublish(row, headers, (traced) => {
+      const parentCtx: ParentContext = {
+        name: row.event,
+        id: row.parent_id ?? row.message_id,
+        requestID: row.request_id,
+        level: Number(row.level),
+        meta,
+        headers: traced,
+        deadline: 0,
+        remaining: Number.POSITIVE_INFINITY,
+        service: row.caller === null ? undefined : { fullName: row.caller },
+      };
+      return this.#deps.publish(row.event, JSON.parse(row.payload) as unknown, {
+        durable: true,
+        messageID: row.message_id,
+        parentCtx,
+      });
     });
   }
 
