@@ -123,8 +123,8 @@ export function runInSpan<T>(
   try {
     result = context.with(ctx, fn);
   } catch (err) {
-    onEnd?.(err);
     recordError(span, err);
+    onEnd?.(err);
     span.end();
     return Promise.reject(err);
   }
@@ -135,8 +135,8 @@ export function runInSpan<T>(
       return value;
     },
     (err: unknown) => {
-      onEnd?.(err);
       recordError(span, err);
+      onEnd?.(err);
       span.end();
       throw err;
     },
