@@ -29,6 +29,9 @@ export async function withClient<T>(
     logger: cliLogger(o.logLevel ?? "warn", 2),
     nodeID: o.nodeID ?? `cli-${process.pid}`,
     ...(o.serializer ? { serializer: o.serializer } : {}),
+    // The console exporter writes to stdout, which is this command's answer (`| jq`): no spans
+    // then. With a collector, the command's call is the root of its trace.
+    ...(consoleExporter() ? { tracing: false } : {}),
   });
   const progress = showProgress(`Connecting to ${where(o)}`);
   try {
@@ -112,4 +115,9 @@ export function seen(broker: ServiceBroker): string {
 /** How long the client waited, for hints: `5 s`, `200 ms`. */
 export function waited(ms: number): string {
   return ms >= 1000 ? `${Number((ms / 1000).toFixed(1))} s` : `${ms} ms`;
+}
+
+function consoleExporter(): boolean {
+  const names = process.env.OTEL_TRACES_EXPORTER?.toLowerCase().split(",") ?? [];
+  return names.some((name) => name.trim() === "console");
 }

@@ -119,6 +119,7 @@ export const errorCatalogue: readonly CatalogueEntry[] = [
       "JETSTREAM_NOT_ENABLED",
       "INVALID_SECRET",
       "INVALID_DATABASE_URL",
+      "INVALID_TRACING_CONFIG",
     ] as const
   ).map((code) => new ConfigurationError("x", code)),
   new MissingDependencyError("x", "x"),

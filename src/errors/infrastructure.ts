@@ -22,7 +22,8 @@ export type ConfigurationCode =
   | "BALANCING_NOT_SUPPORTED"
   | "JETSTREAM_NOT_ENABLED"
   | "INVALID_SECRET"
-  | "INVALID_DATABASE_URL";
+  | "INVALID_DATABASE_URL"
+  | "INVALID_TRACING_CONFIG";
 
 /** An optional package (a broker client, msgpackr) is not installed; the message says what to run. */
 export class MissingDependencyError extends FlotillaError {
