@@ -51,9 +51,9 @@ export function traceQuery<R>(
       "db.namespace": info.namespace,
       "db.operation.name": operation,
       "db.query.text": sql,
-      ...(table === undefined ? {} : { "db.collection.name": table }),
     },
   );
+  if (table !== undefined) span.setAttribute("db.collection.name", table);
   return run().then(
     (result) => {
       span.end();

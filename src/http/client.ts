@@ -210,8 +210,8 @@ async function tracedAttempt<T>(
     "url.full": `${target.protocol}//${target.host}${target.pathname}`,
     "server.address": target.hostname,
     "server.port": Number(target.port || (target.protocol === "https:" ? 443 : 80)),
-    ...(resends > 0 ? { "http.request.resend_count": resends } : {}),
   });
+  if (resends > 0) span.setAttribute("http.request.resend_count", resends);
   const headers = injectHeaders(ctx, a.headers);
   try {
     const response = await attemptOnce<T>(
