@@ -82,6 +82,8 @@ export {
   type LoggerOption,
   type LoggerSettings,
 } from "./observability/logger.js";
+export type { BrokerMetrics } from "./observability/metrics/broker-metrics.js";
+export type { MetricsOptions } from "./observability/metrics/options.js";
 export type { TraceExporterName, TracingOptions } from "./observability/tracing/options.js";
 export type { ActionHandler, EventHandler, LocalAction, LocalListener } from "./registry/local.js";
 export type {

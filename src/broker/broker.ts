@@ -15,6 +15,11 @@ import { retryPolicyFrom } from "../middleware/resilience/retry-policy.js";
 import { timeoutMiddleware } from "../middleware/resilience/timeout.js";
 import { validationMiddleware } from "../middleware/validation/middleware.js";
 import { createLogger, type Logger } from "../observability/logger.js";
+import {
+  type BrokerMetrics,
+  createBrokerMetrics,
+  type MetricsRuntime,
+} from "../observability/metrics/broker-metrics.js";
 import { messagingSystemOf, tracingMiddleware } from "../observability/tracing/middleware.js";
 import { type TracingInstallation, wantsTracingSdk } from "../observability/tracing/sdk-env.js";
 import { refreshTracing } from "../observability/tracing/trace.js";
@@ -79,6 +84,8 @@ export class ServiceBroker {
   #transit: Transit | undefined;
   /** The OpenTelemetry SDK this broker installed (shared by the brokers of the process). */
   #tracing: TracingInstallation | undefined;
+  /** Prometheus metrics, when on (`metrics` option, `$FLOTILLA_METRICS`). */
+  readonly #metrics: MetricsRuntime | undefined;
 
   constructor(options: BrokerOptions = {}) {
     this.options = options;
@@ -119,6 +126,9 @@ export class ServiceBroker {
         }),
       );
     }
+    // Counts and times calls and events around their spans; not added at all when off.
+    this.#metrics = createBrokerMetrics(this, options.metrics);
+    if (this.#metrics !== undefined) this.#pipeline.add(this.#metrics.middleware);
     for (const mw of options.middlewares ?? []) this.#pipeline.add(mw);
     this.#rewire();
     setInternals(this, {
@@ -194,6 +204,7 @@ export class ServiceBroker {
       await this.#pipeline.run("started", this);
     } catch (err) {
       await this.#disconnect();
+      await this.#stopTracing();
       this.#lifecycle.state = "stopped";
       this.#invoker.accepting = false;
       this.#emitter.accepting = false;
@@ -289,6 +300,18 @@ export class ServiceBroker {
   }
 
   /**
+   * The node's Prometheus metrics (`metrics` option), or `undefined` when they are off.
+   *
+   * @example
+   * ```ts
+   * const text = await broker.metrics?.text();
+   * ```
+   */
+  get metrics(): BrokerMetrics | undefined {
+    return this.#metrics;
+  }
+
+  /**
    * Resolves once every named service is available (started here, or announced by another node).
    * Rejects with `WaitTimeoutError` naming the missing ones after `timeout` ms (0 waits forever).
    */
@@ -314,6 +337,7 @@ export class ServiceBroker {
       this.#tracing = await installTracing(option === true ? {} : (option ?? {}), {
         serviceNames: [...this.registry.services.keys()],
         logger: this.logger,
+        nodeID: this.nodeID,
       });
     }
     refreshTracing();
@@ -400,6 +424,7 @@ export class ServiceBroker {
       logger: this.logger,
       registry: this.registry,
       local,
+      traffic: this.#metrics?.traffic,
     };
     this.#transit = await openTransit(deps, this.options, this.#serializer, this.#strategy);
     invoker.remote = this.#transit;

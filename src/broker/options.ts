@@ -5,6 +5,7 @@ import type { BreakerOptions } from "../middleware/resilience/breaker.js";
 import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
 import type { RetryOptions } from "../middleware/resilience/retry.js";
 import type { LoggerOption } from "../observability/logger.js";
+import type { MetricsOptions } from "../observability/metrics/options.js";
 import type { TracingOptions } from "../observability/tracing/options.js";
 import type { StrategyOption } from "../registry/strategies/index.js";
 import type { SecurityOptions } from "../security/secret.js";
@@ -82,6 +83,14 @@ export interface BrokerOptions {
    * names an exporter. See docs/observability.md.
    */
   tracing?: boolean | TracingOptions;
+  /**
+   * Prometheus metrics of calls, events, resilience, transport, outboxes and the process, read
+   * with `broker.metrics.text()` and served on `/metrics` by the health server and, when asked,
+   * the gateway. `true` or settings turn them on, `false` off; by default they are off unless
+   * `$FLOTILLA_METRICS` is `1` or `true` (`flotilla run --health-port` turns them on). See
+   * docs/observability.md.
+   */
+  metrics?: boolean | MetricsOptions;
 }
 
 /** What `broker.health()` reports. */

@@ -87,7 +87,8 @@ export const COMMANDS = {
     summary: "load service modules into one node and run it until stopped",
     details:
       "Stops gracefully on SIGINT, SIGTERM or SIGHUP. A module's default export (a definition or\n" +
-      "an array) is used; without one, every export made by defineService.",
+      "an array) is used; without one, every export made by defineService. With --health-port,\n" +
+      "Prometheus metrics are served on /metrics too (FLOTILLA_METRICS=0 turns them off).",
     options: {
       ...BASIC,
       ...CLUSTER,
@@ -110,7 +111,7 @@ export const COMMANDS = {
         type: "string",
         env: "FLOTILLA_HEALTH_PORT",
         value: "PORT",
-        help: "serve /health/live and /health/ready on PORT (instance n on PORT+n-1)",
+        help: "serve /health/live, /health/ready and /metrics on PORT (instance n on PORT+n-1)",
         check: integer(0, 65535, "a port"),
       },
       "health-host": {

@@ -3,6 +3,7 @@ import { statSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { ServiceBroker } from "../broker/broker.js";
 import { startHealthServer } from "../observability/health-server.js";
+import { metricsRefused } from "../observability/metrics/options.js";
 import type { AnyServiceDefinition } from "../service/types.js";
 import { type Parsed, UsageError } from "./args.js";
 import { expandFiles, loadServices } from "./load.js";
@@ -37,12 +38,15 @@ export async function run(parsed: Parsed, out: Output): Promise<number> {
     }
   }
   const nodeID = o["node-id"] as string | undefined;
+  const port = o["health-port"] as number | undefined;
   const broker = new ServiceBroker({
     transporter: (o.transporter as string | undefined) ?? "tcp://",
     namespace: (o.namespace as string | undefined) ?? "",
     logger: cliLogger((o["log-level"] as string | undefined) ?? "info", 1),
     ...(nodeID ? { nodeID: instanceID(nodeID) } : {}),
     ...(o.serializer ? { serializer: o.serializer as "json" | "msgpack" } : {}),
+    // With probes, the metrics are served next to them (unless FLOTILLA_METRICS=0 says no).
+    ...(port !== undefined && !metricsRefused() ? { metrics: true } : {}),
   });
   try {
     for (const def of definitions) broker.createService(def);
@@ -53,7 +57,6 @@ export async function run(parsed: Parsed, out: Output): Promise<number> {
   const signal = untilSignal();
   let probes: { close(cb: () => void): void } | undefined;
   try {
-    const port = o["health-port"] as number | undefined;
     if (port !== undefined) {
       // Forked instance n serves its probes on port + n - 1, so instances do not collide.
       const offset = Number(process.env.FLOTILLA_INSTANCE ?? 1) - 1;

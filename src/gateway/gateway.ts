@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from "fastify";
+import type { BrokerMetrics } from "../observability/metrics/broker-metrics.js";
 import { DEFAULT_MAX_DEPTH } from "../serializers/depth.js";
 import { clientErrorHandler } from "./client-error.js";
 import { Compressor } from "./compress.js";
@@ -123,6 +124,9 @@ export async function createGateway(
     return document;
   };
   if (options.openapi !== false) registerDocs(app, options.openapi ?? {}, openapi, compressor);
+  if (options.metrics !== undefined && options.metrics !== false) {
+    registerMetrics(app, options.metrics === true ? "/metrics" : options.metrics, broker, problems);
+  }
   const state: DispatchState = {
     broker,
     table,
@@ -166,6 +170,27 @@ export async function createGateway(
       address = undefined;
     },
   };
+}
+
+/**
+ * `GET <path>`: the broker's Prometheus metrics, read when asked; a problem 404 when the broker
+ * has none.
+ */
+function registerMetrics(
+  app: FastifyInstance,
+  path: string,
+  broker: GatewayBroker & { readonly metrics?: Pick<BrokerMetrics, "contentType" | "text"> },
+  problems: ProblemContext,
+): void {
+  app.get(path, async (request, reply) => {
+    const metrics = broker.metrics;
+    if (metrics === undefined) {
+      const err = new HttpEdgeError("This node has no metrics.", "NOT_FOUND", 404);
+      return sendProblem(reply, err, request.id, problems);
+    }
+    const text = await metrics.text();
+    return reply.header("x-request-id", request.id).type(metrics.contentType).send(text);
+  });
 }
 
 /**

@@ -100,6 +100,13 @@ export interface GatewayOptions {
   trustProxy?: boolean | string | string[];
   /** Log every request through the broker's logger. Default `false` (errors are always logged). */
   logRequests?: boolean;
+  /**
+   * Serves the broker's Prometheus metrics (`broker.metrics`) on `GET /metrics`, or on the path
+   * given; 404 while the broker has none (its `metrics` option is off). Like the docs routes, it
+   * wins over action routes, and is not authenticated: expose the port to Prometheus only, or
+   * use the health server's `/metrics`. Default off.
+   */
+  metrics?: boolean | string;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;

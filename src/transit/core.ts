@@ -33,6 +33,23 @@ export interface TransitSettings {
   balancing: "registry" | "broker";
 }
 
+/**
+ * Packets and bytes through the transporter since the node first connected: plain numbers that
+ * `send` and transit's receiver add to, read by the metrics when scraped (no metrics library on
+ * the packet path).
+ */
+export interface TransitTraffic {
+  packetsSent: number;
+  bytesSent: number;
+  packetsReceived: number;
+  bytesReceived: number;
+}
+
+/** A {@link TransitTraffic} at zero. */
+export function newTraffic(): TransitTraffic {
+  return { packetsSent: 0, bytesSent: 0, packetsReceived: 0, bytesReceived: 0 };
+}
+
 /** What the pieces of transit share: identity, wire, catalogue and the pending table. */
 export interface TransitCore {
   readonly nodeID: string;
@@ -45,6 +62,8 @@ export interface TransitCore {
   readonly registry: Registry;
   readonly pending: PendingRequests;
   readonly settings: TransitSettings;
+  /** Packets and bytes sent and received (counted by {@link send} and transit's receiver). */
+  readonly traffic: TransitTraffic;
 }
 
 /**
@@ -67,6 +86,9 @@ export function send<T extends PacketType>(
   const bytes = encodePacket(core.serializer, type, body);
   const tooLarge = checkPacketSize(bytes, core.settings.maxPacketSize);
   if (tooLarge !== undefined) return Promise.reject(tooLarge);
+  const traffic = core.traffic;
+  traffic.packetsSent++;
+  traffic.bytesSent += bytes.length;
   return core.transporter.publish(topic, bytes, options);
 }
 

@@ -15,7 +15,7 @@ import type { CallOptions, EventEnvelope } from "../service/call-types.js";
 import type { Service } from "../service/service.js";
 import type { ClusterAuth, Transporter } from "../transporters/transporter.js";
 import type { BadPacketCounts } from "./bad-packets.js";
-import type { TransitCore, TransitSettings } from "./core.js";
+import { newTraffic, type TransitCore, type TransitSettings, type TransitTraffic } from "./core.js";
 import { Discovery } from "./discovery.js";
 import { PacketGuard } from "./guard.js";
 import { Incoming } from "./incoming.js";
@@ -32,6 +32,8 @@ export interface TransitDeps {
   registry: Registry;
   /** This node, as the work other nodes send reaches it. */
   local: LocalNode;
+  /** Where packets and bytes are counted (the broker's metrics keep one across restarts). */
+  traffic?: TransitTraffic | undefined;
 }
 
 /** Transit options of a broker. */
@@ -55,6 +57,8 @@ export interface TransitOptions {
 export class Transit implements Remote {
   readonly core: TransitCore;
   readonly discovery: Discovery;
+  /** The circuit breakers of the endpoints calls went to (`undefined`: `circuitBreaker: false`). */
+  readonly breakers: BreakerBoard | undefined;
   readonly #incoming: Incoming;
   readonly #outgoing: Outgoing;
   readonly #deps: TransitDeps;
@@ -86,13 +90,14 @@ export class Transit implements Remote {
       registry: deps.registry,
       pending: new PendingRequests(),
       settings: options.settings,
+      traffic: deps.traffic ?? newTraffic(),
     };
     this.#guard = new PacketGuard(this.core);
     const emitInternal = (event: string, payload: unknown) =>
       deps.local.emitInternal(event, payload);
     this.discovery = new Discovery(this.core, emitInternal, options.strategy.needsLatency === true);
     this.#incoming = new Incoming(this.core, deps.local);
-    const breakers =
+    this.breakers =
       options.circuitBreaker === false
         ? undefined
         : new BreakerBoard(options.circuitBreaker ?? {}, (state, nodeID, action) => {
@@ -110,7 +115,7 @@ export class Transit implements Remote {
       options.strategy,
       options.maxCallLevel,
       options.requestTimeout,
-      breakers,
+      this.breakers,
     );
   }
 
@@ -260,6 +265,9 @@ export class Transit implements Remote {
   }
 
   #onMessage(topic: string, data: Uint8Array, from?: string): void | Promise<void> {
+    const traffic = this.core.traffic;
+    traffic.packetsReceived++;
+    traffic.bytesReceived += data.length;
     const packet = this.#guard.admit(topic, data, from);
     if (packet === undefined) return;
     try {

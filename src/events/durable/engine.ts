@@ -19,7 +19,7 @@ import type {
   DurableSubscription,
 } from "../../transporters/durable.js";
 import { deliveryInit } from "../delivery.js";
-import { type DeadLetters, deadLettersOf } from "./dead-letters.js";
+import { type DeadLetters, type DeadLetterTally, deadLettersOf } from "./dead-letters.js";
 import { DURABLE_CONCURRENCY, outcome } from "./policy.js";
 
 /** What the engine needs: identity, the wire format, the streams, and a way to run a handler. */
@@ -58,6 +58,8 @@ export interface DurableEngineDeps {
 export class DurableEngine {
   readonly #subscriptions: DurableSubscription[] = [];
   readonly #started = new Set<LocalListener>();
+  /** Dead letters waiting as this node counts them (see `DeadLetters.backlog`). */
+  readonly #tally: DeadLetterTally = { count: 0 };
 
   constructor(private readonly deps: DurableEngineDeps) {}
 
@@ -67,7 +69,7 @@ export class DurableEngine {
 
   /** Dead letters of these streams (`data`: the encoded event packet). */
   get deadLetters(): DeadLetters {
-    return deadLettersOf(this.deps.streams);
+    return deadLettersOf(this.deps.streams, this.#tally);
   }
 
   /** Whether events and dead letters survive a crash of this process. */
@@ -193,6 +195,7 @@ export class DurableEngine {
         "Event dead-lettered",
       );
       await message.deadLetter(this.#info(listener, message, next.code, next.message));
+      this.#tally.count++;
     } catch (err) {
       this.deps.logger.error(
         { err, event: listener.event, messageID: message.id },
@@ -213,6 +216,7 @@ export class DurableEngine {
     } catch (err) {
       const text = (err as Error).message;
       await message.deadLetter(this.#info(listener, message, "BAD_PACKET", text));
+      this.#tally.count++;
       return undefined;
     }
   }

@@ -60,6 +60,17 @@ export class BreakerBoard {
     this.onChange(after, nodeID, action);
   }
 
+  /**
+   * Every breaker and its state, for the metrics: endpoints that never failed have none (they
+   * are closed). An open breaker reads `open` until a call asks for it after `halfOpenAfter`.
+   */
+  *states(): IterableIterator<{ nodeID: string; action: string; state: BreakerState }> {
+    for (const [key, breaker] of this.#breakers) {
+      const cut = key.indexOf("\0");
+      yield { nodeID: key.slice(0, cut), action: key.slice(cut + 1), state: breaker.state };
+    }
+  }
+
   /** Forgets a node's breakers (it left the cluster). */
   forgetNode(nodeID: string): void {
     for (const [key, breaker] of this.#breakers) {

@@ -21,6 +21,8 @@ export interface BulkheadOptions {
  */
 export class Bulkhead {
   running = 0;
+  /** Calls refused with `QueueFullError` since it was made (read by the metrics). */
+  shed = 0;
   readonly #waiting: (() => void)[] = [];
   readonly #concurrency: number;
   readonly #queue: number;
@@ -43,7 +45,10 @@ export class Bulkhead {
       this.running++;
       return this.#exec(task);
     }
-    if (this.#waiting.length >= this.#queue) return Promise.reject(new QueueFullError(this.name));
+    if (this.#waiting.length >= this.#queue) {
+      this.shed++;
+      return Promise.reject(new QueueFullError(this.name));
+    }
     // The slot is handed over by the call that finishes, so nothing can jump the queue.
     return new Promise<void>((resolve) => this.#waiting.push(resolve)).then(() => this.#exec(task));
   }
