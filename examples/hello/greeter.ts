@@ -21,10 +21,8 @@ export const greeter = defineService({
     "math.added": {
       params: z.object({ a: z.number(), b: z.number(), sum: z.number() }),
       handler(ctx) {
-        ctx.service?.logger.info(
-          ctx.params,
-          `heard that math added ${ctx.params.a} + ${ctx.params.b}`,
-        );
+        // ctx.logger binds the request ID, the event and, when traced, trace_id and span_id.
+        ctx.logger.info(ctx.params, `heard that math added ${ctx.params.a} + ${ctx.params.b}`);
       },
     },
   },
