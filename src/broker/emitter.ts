@@ -192,6 +192,7 @@ export class Emitter {
         params: payload,
         meta: opts?.meta,
         headers: opts?.headers,
+        messageID: opts?.messageID,
         parent: opts?.parentCtx,
         service: listener.service,
       });
@@ -286,6 +287,7 @@ export function envelope(
     level: (parent?.level ?? 0) + 1,
     caller: parent?.service?.fullName,
     headers: inheritHeaders(parent, opts?.headers),
+    messageID: opts?.messageID,
   };
 }
 

@@ -16,6 +16,7 @@ export function deliveryInit(
     requestID: event.requestID,
     callerNodeID: event.sender,
     headers: event.headers,
+    messageID: event.messageID,
     origin: { level: event.level, parentID: event.parentID, caller: event.caller },
     service,
   };

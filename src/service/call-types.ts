@@ -105,6 +105,11 @@ export interface EventEnvelope {
   readonly level: number;
   readonly caller?: string | undefined;
   readonly headers?: Record<string, string> | undefined;
+  /**
+   * The message ID the emitter gave (`emit(…, { messageID })`, the outbox's row): carried to
+   * handlers on other nodes too, so a re-published event keeps its ID wherever it is handled.
+   */
+  readonly messageID?: string | undefined;
 }
 
 /** What a context needs from its broker: kept narrow so contexts stay cheap and testable. */
