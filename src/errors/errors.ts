@@ -16,6 +16,9 @@ export interface FlotillaErrorOptions {
   nodeID?: string;
 }
 
+/** Marks Flotilla's errors, whichever copy of the package made them (`Symbol.for`: process-wide). */
+const BRAND: unique symbol = Symbol.for("flotilla.error") as never;
+
 /**
  * Base class of every Flotilla error.
  *
@@ -50,7 +53,23 @@ export class FlotillaError extends Error {
     this.data = options.data;
     this.nodeID = options.nodeID;
   }
+
+  /**
+   * `instanceof` that also knows the errors of another copy of Flotilla in the same process (a
+   * service file that resolves `flotilla` to another build than the CLI running it): both carry
+   * one registered symbol. Within one copy this is the usual prototype check; across copies a
+   * subclass matches by name (`ValidationError` is `ValidationError` in either copy).
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== "object" || value === null) return false;
+    if ((value as { [BRAND]?: unknown })[BRAND] !== true) return false;
+    return this === FlotillaError || (value as Error).name === this.name;
+  }
 }
+
+// On the prototype, so errors rebuilt from the wire (`Object.create(proto)`) carry it too.
+Object.defineProperty(FlotillaError.prototype, BRAND, { value: true });
 
 /** One problem found by a schema, with the path to the offending value. */
 export interface ValidationIssue {

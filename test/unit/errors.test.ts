@@ -118,3 +118,22 @@ describe("errors", () => {
     expect(offenders).toEqual([]);
   });
 });
+
+describe("errors of another copy of Flotilla in the same process", () => {
+  it("are FlotillaErrors, and their subclasses match by name; other errors do not", async () => {
+    // The built package (dist/, made by `npm test` before the tests) is a second copy beside the
+    // src/ the tests import: what a service file that resolves `flotilla` elsewhere loads.
+    const url = new URL("../../dist/errors/index.js", import.meta.url).href;
+    const other = (await import(
+      /* @vite-ignore */ url
+    )) as typeof import("../../src/errors/index.js");
+    expect(other.FlotillaError).not.toBe(FlotillaError);
+    const foreign = new other.ValidationError("bad", []);
+    expect(foreign).toBeInstanceOf(FlotillaError);
+    expect(foreign).toBeInstanceOf(ValidationError);
+    expect(foreign).not.toBeInstanceOf(RequestTimeoutError);
+    expect(errorToPlain(foreign)).toMatchObject({ code: "VALIDATION_ERROR", status: 422 });
+    expect(new Error("plain")).not.toBeInstanceOf(FlotillaError);
+    expect({ name: "ValidationError" }).not.toBeInstanceOf(ValidationError);
+  });
+});
