@@ -40,9 +40,9 @@ const env: NodeJS.ProcessEnv = {
   SMTP_URL: config.smtpUrl,
   // On Node lines without type stripping, `flotilla run` compiles the services with tsx, which
   // would follow tsconfig.json's `paths` from "flotilla" to src/ while the CLI itself runs dist/:
-  // two copies of the framework in one process, whose errors would not recognise each other's
-  // classes (every FlotillaError a 500). The build's tsconfig maps nothing, so "flotilla" is
-  // dist/ for both, as it is in a project that installed the package.
+  // two copies of the framework in one process (errors cross between copies, but custom error
+  // classes registered in one are unknown to the other). The build's tsconfig maps nothing, so
+  // "flotilla" is dist/ for both, as it is in a project that installed the package.
   TSX_TSCONFIG_PATH: process.env.TSX_TSCONFIG_PATH || repo("tsconfig.build.json"),
 };
 
