@@ -169,7 +169,7 @@ export class ServiceDatabase implements DataAccess {
     const { results } = await this.migrator().latest();
     for (const r of results ?? []) {
       this.host.logger.info(
-        { service: this.host.service, migration: r.migrationName, direction: r.direction },
+        { migration: r.migrationName, direction: r.direction },
         `Migration '${r.migrationName}' of '${this.host.service}' ran`,
       );
     }

@@ -56,10 +56,7 @@ export async function openPostgres(
     options: `-c search_path=${settings.schema} -c statement_timeout=${Math.max(0, Math.floor(settings.statementTimeout))}`,
   });
   pool.on("error", (err) => {
-    logger.warn(
-      { err, service: settings.service },
-      "An idle database connection failed; it was dropped",
-    );
+    logger.warn({ err }, "An idle database connection failed; it was dropped");
   });
   return {
     dialect: codedDialect(

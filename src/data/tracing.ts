@@ -20,9 +20,10 @@ export interface QuerySpanInfo {
   readonly namespace: string;
 }
 
-// The operation and the first table a statement names, for the span name: `SELECT orders`.
-const STATEMENT = /^\s*(\w+)\b[\s\S]*?\b(?:from|into|update|table)\s+"?([\w.]+)"?/i;
+// The operation and the table a statement works on, for the span name: `SELECT orders`,
+// `UPDATE "orders" SET …` → `UPDATE orders`.
 const OPERATION = /^\s*(\w+)/;
+const TABLE = /\b(?:from|into|update|table)\s+"?([\w.]+)"?/i;
 
 /**
  * Runs one query in a database client span (OpenTelemetry database conventions) when it runs
@@ -39,9 +40,8 @@ export function traceQuery<R>(
   const parent = context.active();
   if (trace.getSpan(parent)?.isRecording() !== true) return run();
   const sql = query.sql;
-  const full = STATEMENT.exec(sql);
-  const operation = (full?.[1] ?? OPERATION.exec(sql)?.[1] ?? "query").toUpperCase();
-  const table = full?.[2];
+  const operation = (OPERATION.exec(sql)?.[1] ?? "query").toUpperCase();
+  const table = TABLE.exec(sql)?.[1];
   const { span } = startSpan(
     table === undefined ? operation : `${operation} ${table}`,
     SpanKind.CLIENT,

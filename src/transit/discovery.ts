@@ -115,7 +115,7 @@ export class Discovery {
     registry.changed();
     if (previous === undefined || restarted) {
       this.core.logger.info(
-        { node: info.sender, services: info.services.map((s) => s.fullName) },
+        { peer: info.sender, services: info.services.map((s) => s.fullName) },
         `Node '${info.sender}' connected`,
       );
       this.emit("$node.connected", { nodeID: info.sender, reconnected: restarted });
@@ -177,7 +177,7 @@ export class Discovery {
     const failed = this.core.pending.rejectNode(nodeID, unexpected ? "node lost" : "node left");
     this.core.registry.changed();
     this.core.logger[unexpected ? "warn" : "info"](
-      { node: nodeID, failedCalls: failed },
+      { peer: nodeID, failedCalls: failed },
       `Node '${nodeID}' ${unexpected ? "lost" : "left"}`,
     );
     this.emit("$node.disconnected", { nodeID, unexpected });

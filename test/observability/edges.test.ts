@@ -147,6 +147,11 @@ describe("spans at the edges: HTTP in, HTTP out, the database and the outbox", (
           handler: (ctx) =>
             ctx.transaction(async (tx) => {
               await tx.db.insertInto("orders").values(ctx.params).execute();
+              await tx.db
+                .updateTable("orders")
+                .set({ total: ctx.params.total + 1 })
+                .where("id", "=", ctx.params.id)
+                .execute();
               await tx.emit("orders.created", { id: ctx.params.id });
             }),
         },
@@ -186,6 +191,7 @@ describe("spans at the edges: HTTP in, HTTP out, the database and the outbox", (
     expect(String(insert.attributes["db.query.text"])).not.toContain("o-1");
     expect(String(insert.attributes["db.query.text"])).not.toContain("42");
 
+    expect(spanNamed(spans, "UPDATE orders").attributes["db.collection.name"]).toBe("orders");
     const create = spanNamed(spans, "create orders.created", SpanKind.PRODUCER);
     const send = spanNamed(spans, "send orders.created", SpanKind.PRODUCER);
     const process = spanNamed(spans, "process orders.created", SpanKind.CONSUMER);
@@ -196,9 +202,14 @@ describe("spans at the edges: HTTP in, HTTP out, the database and the outbox", (
       new Set([place, insert, create, send, process].map((s) => s.spanContext().traceId)).size,
     ).toBe(1);
     expect(handled[0]).toBe(place.spanContext().traceId);
-    // The relay's own polling, outside any call, made no spans.
+    // The relay's rounds (polling, or kicked by the commit) belong to no request: no spans.
     expect(spans.filter((s) => parentOf(s) === undefined).map((s) => s.name)).toEqual([
       "orders/place",
     ]);
+    expect(
+      spans
+        .filter((s) => String(s.attributes["db.collection.name"]).includes("outbox"))
+        .map((s) => s.name),
+    ).toEqual(["INSERT flotilla_outbox"]);
   });
 });

@@ -1,3 +1,4 @@
+import { context, ROOT_CONTEXT } from "@opentelemetry/api";
 import { FlotillaError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
 import type { EmitOptions, ParentContext } from "../../service/call-types.js";
@@ -84,10 +85,15 @@ export class OutboxRelay {
       return;
     }
     this.#again = false;
-    const round = this.#round().finally(() => {
-      this.#rounds.delete(round);
-      if (this.#again && !this.#stopped) this.kick();
-    });
+    // A round belongs to no request: kicked from a handler after its commit, it would otherwise
+    // run (and trace its queries) inside that handler's span. Each row's `send` span continues
+    // the trace of the request that wrote it instead.
+    const round = context
+      .with(ROOT_CONTEXT, () => this.#round())
+      .finally(() => {
+        this.#rounds.delete(round);
+        if (this.#again && !this.#stopped) this.kick();
+      });
     this.#rounds.add(round);
   }
 
