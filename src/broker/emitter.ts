@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { BrokerStoppedError } from "../errors/index.js";
+import { BrokerStoppedError, DurablePublishError } from "../errors/index.js";
 import { deliveryInit } from "../events/delivery.js";
 import { type GroupPicker, NO_REMOTE } from "../events/groups.js";
 import type { Logger } from "../observability/logger.js";
@@ -96,6 +96,10 @@ export class Emitter {
   ): Promise<void> {
     if (!this.accepting) return Promise.reject(new BrokerStoppedError(this.host.nodeID));
     const durable = this.durable;
+    if (durable?.shared !== true && opts?.durable === true) {
+      const away = this.#awayDurableGroups(event);
+      if (away !== undefined) return Promise.reject(away);
+    }
     if (durable?.shared === true && this.#hasDurableTargets(event, opts)) {
       // Durable handlers are fed from the event's stream: publish once there (awaiting the
       // confirm), and leave them out of the direct deliveries.
@@ -162,6 +166,26 @@ export class Emitter {
       [...targets.remote].map(([nodeID, nodeGroups]) =>
         remote.sendEvent(nodeID, packet, nodeGroups, false),
       ),
+    );
+  }
+
+  /**
+   * Without shared streams (`tcp://`, no transporter) a durable event waits only in the memory of
+   * the node that handles it: when every instance of a durable group that was seen before is
+   * away now, an explicitly durable emit (`durable: true`, which the outbox uses) is refused,
+   * retryably, instead of going nowhere. The outbox keeps the row and publishes it once an
+   * instance is back. Events no durable handler ever listened to are not refused.
+   */
+  #awayDurableGroups(event: string): DurablePublishError | undefined {
+    if (event.startsWith("$")) return undefined;
+    const here = new Set<string>();
+    for (const l of this.registry.listenersFor(event))
+      if (l.definition.durable === true) here.add(l.group);
+    const away = this.registry.remote.missingDurableGroups(event, here);
+    if (away.length === 0) return undefined;
+    return new DurablePublishError(
+      `Durable event '${event}' not taken: no instance of ${away.map((g) => `'${g}'`).join(", ")} is reachable, and this transporter keeps no streams`,
+      { data: { event, groups: away } },
     );
   }
 

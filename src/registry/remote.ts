@@ -46,6 +46,12 @@ export class RemoteCatalog {
   #listeners: RemoteListener[] = [];
   #byEvent = new Map<string, RemoteListener[]>();
   #services = new Map<string, number>();
+  /**
+   * Durable listeners (event or pattern, group) any node ever announced, kept after the node
+   * leaves: on transporters without shared streams, an event for a group that is away now has
+   * nowhere to wait (see `missingDurableGroups`). Bounded; the oldest are forgotten first.
+   */
+  readonly #durableSeen = new Map<string, { event: string; group: string }>();
 
   /**
    * Adds or replaces a node from its INFO. Returns the entry it replaced, if any. An
@@ -96,6 +102,25 @@ export class RemoteCatalog {
     return found;
   }
 
+  /**
+   * The groups of durable listeners of `event` that some node announced once and none offers
+   * now (`present` lists the groups this node serves itself).
+   */
+  missingDurableGroups(event: string, present: ReadonlySet<string>): string[] {
+    if (this.#durableSeen.size === 0) return [];
+    const now = new Set(
+      this.listenersFor(event)
+        .filter((l) => l.durable)
+        .map((l) => l.group),
+    );
+    const missing = new Set<string>();
+    for (const { event: pattern, group } of this.#durableSeen.values()) {
+      if (!now.has(group) && !present.has(group) && matchesEvent(pattern, event))
+        missing.add(group);
+    }
+    return [...missing];
+  }
+
   /** Whether some other node offers the service (by full name). */
   hasService(fullName: string): boolean {
     return this.#services.has(fullName);
@@ -120,6 +145,7 @@ export class RemoteCatalog {
         }
         for (const { event, group, durable } of svc.events) {
           listeners.push({ nodeID: node.id, event, group, durable: durable === true });
+          if (durable === true) this.#rememberDurable(event, group);
         }
       }
     }
@@ -128,4 +154,17 @@ export class RemoteCatalog {
     this.#byEvent = new Map();
     this.#services = services;
   }
+
+  #rememberDurable(event: string, group: string): void {
+    const key = `${group}\u0000${event}`;
+    if (this.#durableSeen.has(key)) return;
+    if (this.#durableSeen.size >= MAX_DURABLE_SEEN) {
+      const oldest = this.#durableSeen.keys().next();
+      if (oldest.done !== true) this.#durableSeen.delete(oldest.value);
+    }
+    this.#durableSeen.set(key, { event, group });
+  }
 }
+
+/** Durable (event, group) pairs remembered at most: far more than a cluster has. */
+const MAX_DURABLE_SEEN = 10_000;
