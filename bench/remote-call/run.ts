@@ -1,26 +1,232 @@
 // Remote call throughput between two processes on this machine, 1 and 64 calls in flight:
 // a raw `net` NDJSON request/reply (the floor), Moleculer's TCP transporter, and Flotilla's tcp://,
-// in the same run. Run: npm run bench:remote   (results in bench/results/remote-call.json)
+// in the same run, and what tracing and metrics cost on both sides of a call: Flotilla with
+// `tracing: false` (the baseline), with its defaults (the tracing API, no SDK registered), with
+// the OpenTelemetry SDK sampling 100 % and 10 %, with `metrics: true`; Moleculer plain and with
+// its tracing and metrics. Each configuration is a pair of processes of its own, client and
+// server (the SDK is process-global); rounds interleave the configurations and each figure is the
+// median of its rounds.
+// Run: npm run bench:remote   (results in bench/results/remote-call.json)
+//   BENCH_MS (per measurement, default 2000), BENCH_ROUNDS (default 5), BENCH_WARMUP_MS
+//   (unmeasured run of a fresh pair before its first measurement, default 5000),
+//   BENCH_FOREIGN_LIMIT (see runRounds in ../observability.ts), BENCH_NODE_FLAGS (V8 flags of
+//   the measured processes, default none: --no-concurrent-recompilation, which steadies local
+//   calls, makes traced remote calls 2-3x slower), BENCH_PORT (first of the ports used, default
+//   47001), BENCH_CONFIGS (comma-separated subset of:
+//   raw,moleculer,moleculer-observed,off,default,sdk100,sdk10,metrics)
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
-import { ServiceBroker as FlotillaBroker } from "flotilla";
-import { ServiceBroker as MoleculerBroker } from "moleculer";
-import { measure, type Row, report } from "../lib.js";
+import { report } from "../lib.js";
+import {
+  childNodeFlags,
+  costOf,
+  type FlotillaConfig,
+  flotillaConfigs,
+  flotillaRow,
+  moleculerObservability,
+  printCosts,
+  rowsOf,
+  runRounds,
+  serveContenders,
+  setUpFlotilla,
+  startChild,
+} from "../observability.js";
 
-const ms = Number(process.env.BENCH_MS ?? 3000);
 const params = { a: 1, b: 2 };
-const servers: ChildProcess[] = [];
+const FLOOR = "raw net NDJSON (floor)";
+const MOLECULER = "moleculer TCP";
+const MOLECULER_OBSERVED = "moleculer TCP, tracing + metrics";
+const FLOTILLA = "flotilla tcp://";
+const BASELINE = flotillaRow(FLOTILLA, "off");
+const ALL = [
+  "raw",
+  "moleculer",
+  "moleculer-observed",
+  "off",
+  "default",
+  "sdk100",
+  "sdk10",
+  "metrics",
+];
+const here = fileURLToPath(import.meta.url);
 
-async function startServer(kind: string, port: number, extra = ""): Promise<void> {
-  const script = fileURLToPath(new URL("./servers.ts", import.meta.url));
-  const child = spawn(process.execPath, ["--import", "tsx", script, kind, String(port), extra], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  servers.push(child);
-  const [line] = (await once(child.stdout!, "data")) as [Buffer];
-  if (!line.toString().startsWith("ready")) throw new Error(`${kind} server failed: ${line}`);
+const child = process.env.BENCH_CHILD;
+const server = process.env.BENCH_SERVER;
+if (server !== undefined) await serve(server);
+else if (child !== undefined) await client(child);
+else await parent();
+
+/** Ports of a configuration: its raw or Moleculer server, and the Moleculer client. */
+function portsOf(config: string): [number, number] {
+  const base = Number(process.env.BENCH_PORT ?? 47001) + ALL.indexOf(config) * 2;
+  return [base, base + 1];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server side: one process per configuration; prints "ready" once it can take calls.
+
+async function serve(config: string): Promise<void> {
+  // Exit normally on SIGINT so profilers (--cpu-prof) can write their output.
+  process.on("SIGINT", () => process.exit(0));
+  const [port, clientPort] = portsOf(config);
+  if (config === "moleculer" || config === "moleculer-observed") {
+    const { ServiceBroker } = await import("moleculer");
+    const broker = new ServiceBroker({
+      nodeID: "m-server",
+      namespace: `bench-${config}`,
+      logger: false,
+      transporter: {
+        type: "TCP",
+        options: { udpDiscovery: false, port, urls: `127.0.0.1:${clientPort}/m-client` },
+      },
+      ...(config === "moleculer-observed" ? await moleculerObservability() : {}),
+    });
+    broker.createService({
+      name: "math",
+      actions: {
+        add: {
+          handler: (ctx: { params: { a: number; b: number } }) => ctx.params.a + ctx.params.b,
+        },
+      },
+    });
+    await broker.start();
+  } else {
+    const { options, sdk } = await setUpFlotilla(config as FlotillaConfig);
+    const { defineService, ServiceBroker } = await import("flotilla");
+    const broker = new ServiceBroker({
+      nodeID: "f-server",
+      namespace: process.env.BENCH_NAMESPACE!,
+      logger: false,
+      transporter: "tcp://",
+      ...options,
+    });
+    broker.createService(
+      defineService({
+        name: "math",
+        actions: {
+          add: { handler: (ctx) => (ctx.params.a as number) + (ctx.params.b as number) },
+          // The spans this process exported so far (for the check of the SDK rows).
+          spans: {
+            handler: async () => {
+              await sdk?.flush();
+              return sdk?.exported() ?? 0;
+            },
+          },
+        },
+      }),
+    );
+    await broker.start();
+  }
+  console.log("ready");
+}
+
+async function startServer(config: string, namespace: string): Promise<ChildProcess> {
+  const [port] = portsOf(config);
+  const proc =
+    config === "raw"
+      ? spawn(
+          process.execPath,
+          [
+            "--import",
+            "tsx",
+            fileURLToPath(new URL("./servers.ts", import.meta.url)),
+            "raw",
+            String(port),
+          ],
+          { stdio: ["ignore", "pipe", "inherit"] },
+        )
+      : spawn(process.execPath, [...process.execArgv, here], {
+          env: { ...process.env, BENCH_SERVER: config, BENCH_NAMESPACE: namespace },
+          stdio: ["ignore", "pipe", "inherit"],
+        });
+  process.on("exit", () => proc.kill());
+  const [line] = (await once(proc.stdout!, "data")) as [Buffer];
+  if (!line.toString().startsWith("ready")) throw new Error(`${config} server failed: ${line}`);
+  return proc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client side: one process per configuration, driven by the parent through serveContenders.
+
+async function client(config: string): Promise<void> {
+  const namespace = `bench-${process.pid}-${config}`;
+  const serverProc = await startServer(config, namespace);
+  const [port, clientPort] = portsOf(config);
+  const stopServer = async () => {
+    const exited = once(serverProc, "exit");
+    serverProc.kill("SIGINT");
+    await exited;
+  };
+
+  if (config === "raw") {
+    const raw = await rawClient(port);
+    serveContenders({ [FLOOR]: raw.call }, async () => {
+      raw.close();
+      await stopServer();
+      return {};
+    });
+  } else if (config === "moleculer" || config === "moleculer-observed") {
+    const { ServiceBroker } = await import("moleculer");
+    const mol = new ServiceBroker({
+      nodeID: "m-client",
+      namespace: `bench-${config}`,
+      logger: false,
+      transporter: {
+        type: "TCP",
+        options: { udpDiscovery: false, port: clientPort, urls: `127.0.0.1:${port}/m-server` },
+      },
+      ...(config === "moleculer-observed" ? await moleculerObservability() : {}),
+    });
+    await mol.start();
+    await mol.waitForServices("math", 10_000);
+    const name = config === "moleculer" ? MOLECULER : MOLECULER_OBSERVED;
+    serveContenders({ [name]: () => mol.call("math.add", params) }, async () => {
+      await mol.stop();
+      await stopServer();
+      return {};
+    });
+  } else {
+    if (!(config in flotillaConfigs)) throw new Error(`unknown configuration ${config}`);
+    const { options, sdk } = await setUpFlotilla(config as FlotillaConfig);
+    const { ServiceBroker } = await import("flotilla");
+    const flo = new ServiceBroker({
+      nodeID: "f-client",
+      namespace,
+      logger: false,
+      transporter: "tcp://",
+      ...options,
+    });
+    await flo.start();
+    await flo.waitForServices("math", 10_000);
+    const call = () => flo.call("math.add", params);
+    serveContenders({ [flotillaRow(FLOTILLA, config as FlotillaConfig)]: call }, async () => {
+      const extra: Record<string, unknown> = {};
+      if (sdk !== undefined) {
+        // Spans per call on each side over 10,000 calls, 64 in flight: 1 each when every trace
+        // is kept, about 0.1 at 10 % (the server follows the caller's decision).
+        const serverSpans = () => flo.call("math.spans", {}) as Promise<number>;
+        await sdk.flush();
+        const clientBefore = sdk.exported();
+        const serverBefore = await serverSpans();
+        const calls = 10_000;
+        await Promise.all(
+          Array.from({ length: 64 }, async (_, i) => {
+            for (let j = i; j < calls; j += 64) await call();
+          }),
+        );
+        await sdk.flush();
+        const clientPerCall = (sdk.exported() - clientBefore) / calls;
+        // The server counts the client's call to `math.spans` above (1 span, when kept).
+        const serverPerCall = (await serverSpans()) - serverBefore;
+        extra.spans = { calls, clientPerCall, serverPerCall: serverPerCall / calls };
+      }
+      await flo.stop();
+      await stopServer();
+      return extra;
+    });
+  }
 }
 
 async function rawClient(port: number) {
@@ -52,73 +258,82 @@ async function rawClient(port: number) {
   };
 }
 
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const rows: Row[] = [];
-try {
-  await startServer("raw", 47001);
-  const raw = await rawClient(47001);
+// ---------------------------------------------------------------------------------------------
 
-  await startServer("moleculer", 47002, "47003");
-  const mol = new MoleculerBroker({
-    nodeID: "m-client",
-    logger: false,
-    transporter: {
-      type: "TCP",
-      options: { udpDiscovery: false, port: 47003, urls: "127.0.0.1:47002/m-server" },
+async function parent(): Promise<void> {
+  const ms = Number(process.env.BENCH_MS ?? 2000);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+  const inFlights = [1, 64];
+  const configs = process.env.BENCH_CONFIGS?.split(",") ?? ALL;
+  const warmupMs = Number(process.env.BENCH_WARMUP_MS ?? 5000);
+  const nodeFlags = childNodeFlags([]);
+  const { samples, quiet, extras } = await runRounds(
+    configs,
+    (config) => startChild(here, config, nodeFlags),
+    inFlights,
+    rounds,
+    ms,
+    warmupMs,
+  );
+  const rows = rowsOf(samples, inFlights);
+  const baselineOf = (name: string) =>
+    name.startsWith("moleculer") ? MOLECULER : name.startsWith("flotilla") ? BASELINE : undefined;
+  const pick = (name: string, n: number) =>
+    rows.find((r) => r.name === name && r.inFlight === n)?.opsPerSec ?? 0;
+  const ratios = Object.fromEntries(
+    inFlights.map((n) => [
+      `inFlight${n}`,
+      {
+        flotillaVsFloor: +(pick(FLOTILLA, n) / pick(FLOOR, n)).toFixed(2),
+        flotillaVsMoleculer: +(pick(FLOTILLA, n) / pick(MOLECULER, n)).toFixed(2),
+      },
+    ]),
+  );
+  const costs = Object.fromEntries(
+    [...samples.keys()]
+      .filter((name) => baselineOf(name) !== undefined && baselineOf(name) !== name)
+      .filter((name) => samples.has(baselineOf(name)!))
+      .map((name) => [
+        name,
+        Object.fromEntries(
+          inFlights.map((n) => [`inFlight${n}`, costOf(samples, name, baselineOf(name)!, n)]),
+        ),
+      ]),
+  );
+  // The tracing API without an SDK must stay within 3 % of `tracing: false`.
+  const noSdk = costs[FLOTILLA] as Record<string, ReturnType<typeof costOf>> | undefined;
+  const noSdkWithin3Percent =
+    noSdk === undefined
+      ? undefined
+      : Object.fromEntries(Object.entries(noSdk).map(([k, c]) => [k, c.perRoundCostPercent <= 3]));
+  console.log("");
+  printCosts(samples, rows, baselineOf);
+  console.log({ ratios, noSdkWithin3Percent, quiet });
+  report("remote-call", rows, {
+    rounds,
+    msPerMeasurement: ms,
+    warmupMs,
+    nodeFlags,
+    quiet,
+    configurations: {
+      ...Object.fromEntries(
+        Object.entries(flotillaConfigs).map(([k, v]) => [
+          flotillaRow(FLOTILLA, k as FlotillaConfig),
+          `${v.note}; same on client and server`,
+        ]),
+      ),
+      [MOLECULER_OBSERVED]:
+        "client and server: tracing of every action, sampling rate 1, exporter that drops spans; metrics enabled, no reporter",
+      sdkSetup:
+        "NodeTracerProvider registered by the bench in each process before its broker starts; ParentBasedSampler(TraceIdRatioBasedSampler); BatchSpanProcessor (defaults) into an exporter that counts spans and drops them",
     },
+    ratios,
+    costs,
+    noSdkWithin3Percent,
+    spans: Object.fromEntries(
+      Object.entries(extras)
+        .filter(([, e]) => e.spans !== undefined)
+        .map(([k, e]) => [k, e.spans]),
+    ),
   });
-  await mol.start();
-  await mol.waitForServices("math", 10_000);
-
-  const ns = `bench-${process.pid}`;
-  await startServer("flotilla", 47004, ns);
-  const flo = new FlotillaBroker({
-    nodeID: "f-client",
-    namespace: ns,
-    logger: false,
-    transporter: "tcp://",
-  });
-  await flo.start();
-  await flo.waitForServices("math", 10_000);
-
-  // Rounds interleave the contenders, and each figure is the median of its rounds, so a burst of
-  // load from elsewhere on the machine does not decide the comparison.
-  const contenders: [string, () => Promise<unknown>][] = [
-    ["raw net NDJSON (floor)", raw.call],
-    ["moleculer TCP", () => mol.call("math.add", params)],
-    ["flotilla tcp://", () => flo.call("math.add", params)],
-  ];
-  for (const n of [1, 64]) {
-    const samples = new Map<string, number[]>();
-    for (let r = 0; r < rounds; r++) {
-      for (const [name, op] of contenders)
-        samples.set(name, [...(samples.get(name) ?? []), await measure(op, n, ms)]);
-    }
-    for (const [name] of contenders)
-      rows.push({ name, inFlight: n, opsPerSec: median(samples.get(name) ?? []) });
-  }
-  raw.close();
-  await mol.stop();
-  await flo.stop();
-} finally {
-  for (const child of servers) child.kill();
 }
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
-const pick = (name: string, n: number) =>
-  rows.find((r) => r.name === name && r.inFlight === n)?.opsPerSec ?? 0;
-const ratios = Object.fromEntries(
-  [1, 64].map((n) => [
-    `inFlight${n}`,
-    {
-      flotillaVsFloor: +(pick("flotilla tcp://", n) / pick("raw net NDJSON (floor)", n)).toFixed(2),
-      flotillaVsMoleculer: +(pick("flotilla tcp://", n) / pick("moleculer TCP", n)).toFixed(2),
-    },
-  ]),
-);
-console.log(ratios);
-report("remote-call", rows, { ratios });
