@@ -1,18 +1,14 @@
-// The shop's users service as its callers see it: register, log in, who am I, and the demo
-// accounts it seeds. Each test runs a fresh broker, on SQLite and on PostgreSQL (see `on` below).
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import type { AnyServiceDefinition, ServiceBroker } from "flotilla";
+import type { ServiceBroker } from "flotilla";
 import { createTestBroker } from "flotilla/testing";
 import { decodeJwt } from "jose";
-import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import users from "../../examples/shop/services/users/service.js";
 import { JWT_ISSUER, signToken, verifyToken } from "../../examples/shop/shared/auth.js";
-import { reachable } from "../harness/index.js";
+import { DIALECTS, shopDialects } from "./fixtures/dialects.js";
 
 // No demo data, and no database URL from the environment: each test says where its data is.
 const ENV = ["SHOP_SEED", "FLOTILLA_DB_URL", "FLOTILLA_DB_URL_USERS"] as const;
@@ -28,41 +24,7 @@ afterAll(() => {
   }
 });
 
-// Every suite runs on SQLite (a fresh in-memory database per broker) and on the PostgreSQL of the
-// tests (database `test`, user `postgres`; a fresh schema per broker, dropped after the test):
-// the queries and the locking must hold on both.
-const PG_URL = "postgres://postgres@127.0.0.1:5432/test";
-const DIALECTS = ["SQLite", "PostgreSQL"] as const;
-type Dialect = (typeof DIALECTS)[number];
-const schemas: string[] = [];
-
-/** `def` keeping its data on `dialect`: as it is (in memory), or in a new PostgreSQL schema. */
-function on<D extends AnyServiceDefinition>(dialect: Dialect, def: D): D {
-  if (dialect === "SQLite") return def;
-  const schema = `shop_test_${randomBytes(4).toString("hex")}`;
-  schemas.push(schema);
-  return { ...def, database: { ...def.database, url: PG_URL, schema } };
-}
-
-/** Drops the schemas of the test that just ended. */
-async function dropSchemas(): Promise<void> {
-  if (schemas.length === 0) return;
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    for (const schema of schemas.splice(0)) await client.query(`drop schema "${schema}" cascade`);
-  } finally {
-    await client.end();
-  }
-}
-
-beforeAll(async () => {
-  if (!(await reachable(5432))) {
-    throw new Error(
-      "PostgreSQL is not reachable on 127.0.0.1:5432: start it with bash .ci/services.sh",
-    );
-  }
-});
+const { on, dropSchemas } = shopDialects();
 
 let broker: ServiceBroker;
 
