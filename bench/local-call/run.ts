@@ -16,10 +16,11 @@
 // Why --no-concurrent-recompilation: with V8's default (optimized code compiled on a background
 // thread and installed whenever it is ready), a Flotilla local-call process settles in one of two
 // states at random, about 16 M or about 12 M calls/s on the 2-core machine of bench/README.md
-// (6 processes of 12 slow, with `tracing: false` as with the defaults). Rounds in one process
-// never reveal it, and a median over 5 processes lands in either place. Compiling on the main
-// thread puts every process in the fast state (12 of 12) and changes neither Moleculer's
-// figures nor the traced ones. BENCH_NODE_FLAGS="" measures with V8's defaults.
+// (about half the processes slow, with `tracing: false` as with the defaults). Rounds in one
+// process never reveal it, and a median over 5 processes lands in either place. Compiling on the
+// main thread makes the slow state rarer (12 processes of 12 fast in a test at 1 in flight; 5 of
+// 22 slow at 100 in flight over 11 rounds) and changes neither Moleculer's figures nor the
+// traced ones. BENCH_NODE_FLAGS="" measures with V8's defaults.
 import { fileURLToPath } from "node:url";
 import { report } from "../lib.js";
 import {

@@ -68,8 +68,12 @@ function portsOf(config: string): [number, number] {
 // Server side: one process per configuration; prints "ready" once it can take calls.
 
 async function serve(config: string): Promise<void> {
-  // Exit normally on SIGINT so profilers (--cpu-prof) can write their output.
-  process.on("SIGINT", () => process.exit(0));
+  // On SIGINT, stop the broker (a Flotilla node leaves its rendezvous entry otherwise) and exit
+  // normally, so profilers (--cpu-prof) can write their output.
+  let stop = async () => {};
+  process.on("SIGINT", () => {
+    void stop().finally(() => process.exit(0));
+  });
   const [port, clientPort] = portsOf(config);
   if (config === "moleculer" || config === "moleculer-observed") {
     const { ServiceBroker } = await import("moleculer");
@@ -92,6 +96,7 @@ async function serve(config: string): Promise<void> {
       },
     });
     await broker.start();
+    stop = () => broker.stop();
   } else {
     const { options, sdk } = await setUpFlotilla(config as FlotillaConfig);
     const { defineService, ServiceBroker } = await import("flotilla");
@@ -118,6 +123,7 @@ async function serve(config: string): Promise<void> {
       }),
     );
     await broker.start();
+    stop = () => broker.stop();
   }
   console.log("ready");
 }
