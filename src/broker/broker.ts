@@ -412,7 +412,7 @@ export class ServiceBroker {
         return invoker.accepting;
       },
       callFromRemote: (action, ctx) => invoker.callFromRemote(action, ctx),
-      receiveEvent: (event) => emitter.receive(event),
+      receiveEvent: (event, acked) => emitter.receive(event, acked),
       // Internal events reach local handlers only; a stopped node simply has none to run.
       emitInternal: (event, payload) => {
         emitter.broadcast(event, payload, undefined).catch(() => undefined);

@@ -27,7 +27,8 @@ export interface DurableRoute {
   readonly shared: boolean;
   /** Publishes to the event's stream (with this message ID, or a new one); resolves once kept. */
   publish(event: EventEnvelope, messageID: string | undefined): Promise<void>;
-  enqueue(listener: LocalListener, init: ContextInit<unknown>): void;
+  /** Resolves once the delivery is settled (handled, or dead-lettered); rejects if not taken. */
+  enqueue(listener: LocalListener, init: ContextInit<unknown>): Promise<void>;
 }
 
 /**
@@ -69,10 +70,12 @@ export class Emitter {
   /**
    * Delivers an event that came from another node to this node's listeners of its groups: one
    * per group, or all of them for a broadcast. Durable listeners fed by a shared stream are left
-   * out: the stream delivers to them.
+   * out: the stream delivers to them. With `acked` (an explicitly durable emit on node-local
+   * streams), the promise settles once every durable delivery it made here has been settled.
    */
-  receive(event: IncomingEvent): void {
-    if (!this.accepting) return;
+  receive(event: IncomingEvent, acked = false): Promise<void> | undefined {
+    if (!this.accepting)
+      return acked ? Promise.reject(new BrokerStoppedError(this.host.nodeID)) : undefined;
     const groups = event.groups ?? undefined;
     const skipDurable = this.durable?.shared === true;
     const listeners = this.registry.listenersFor(event.event);
@@ -83,9 +86,11 @@ export class Emitter {
             !(skipDurable && l.definition.durable === true),
         )
       : this.picker.pick(listeners, NO_REMOTE, groups, request(event), skipDurable).local;
+    const settled: Promise<void>[] | undefined = acked ? [] : undefined;
     for (const listener of targets) {
-      this.#run(listener, deliveryInit(event, listener.service));
+      this.#run(listener, deliveryInit(event, listener.service), settled);
     }
+    return settled === undefined ? undefined : settleAll(settled);
   }
 
   #dispatch(
@@ -139,18 +144,28 @@ export class Emitter {
         ? Promise.resolve()
         : remote.sendToGroups(built ?? envelope(event, payload, opts), queues);
     }
+    // Node-local streams keep an event only in the memory of the node handling it: an explicitly
+    // durable emit (the outbox's) is done once the handlers settled it, here and on other nodes.
+    const acked = opts?.durable === true && this.durable?.shared === false;
+    const settled: Promise<void>[] | undefined = acked ? [] : undefined;
     if (all) {
       this.deliverLocal(
         local.filter((l) => wanted(l.group, l.definition.durable === true)),
         event,
         payload,
         opts,
+        settled,
       );
       const nodes = new Set<string>();
       for (const l of others) if (wanted(l.group, l.durable)) nodes.add(l.nodeID);
-      if (remote === undefined || nodes.size === 0) return Promise.resolve();
-      const packet = built ?? envelope(event, payload, opts);
-      return settleAll([...nodes].map((n) => remote.sendEvent(n, packet, groups ?? null, true)));
+      if (remote !== undefined && nodes.size > 0) {
+        const packet = built ?? envelope(event, payload, opts);
+        const sends = [...nodes].map((n) =>
+          remote.sendEvent(n, packet, groups ?? null, true, acked),
+        );
+        return settleAll(settled === undefined ? sends : [...settled, ...sends]);
+      }
+      return settled === undefined ? Promise.resolve() : settleAll(settled);
     }
     const targets = this.picker.pick(
       local,
@@ -159,14 +174,14 @@ export class Emitter {
       { params: payload, meta: opts?.meta },
       skipDurable,
     );
-    this.deliverLocal(targets.local, event, payload, opts);
-    if (remote === undefined || targets.remote.size === 0) return Promise.resolve();
+    this.deliverLocal(targets.local, event, payload, opts, settled);
+    if (remote === undefined || targets.remote.size === 0)
+      return settled === undefined ? Promise.resolve() : settleAll(settled);
     const packet = built ?? envelope(event, payload, opts);
-    return settleAll(
-      [...targets.remote].map(([nodeID, nodeGroups]) =>
-        remote.sendEvent(nodeID, packet, nodeGroups, false),
-      ),
+    const sends = [...targets.remote].map(([nodeID, nodeGroups]) =>
+      remote.sendEvent(nodeID, packet, nodeGroups, false, acked),
     );
+    return settleAll(settled === undefined ? sends : [...settled, ...sends]);
   }
 
   /**
@@ -203,30 +218,43 @@ export class Emitter {
     );
   }
 
-  /** Runs the given local listeners for one event. */
+  /**
+   * Runs the given local listeners for one event; with `settled`, the durable deliveries' ends
+   * are collected there.
+   */
   deliverLocal(
     targets: readonly LocalListener[],
     event: string,
     payload: unknown,
     opts: EmitOptions | undefined,
+    settled?: Promise<void>[],
   ): void {
     for (const listener of targets) {
-      this.#run(listener, {
-        name: event,
-        params: payload,
-        meta: opts?.meta,
-        headers: opts?.headers,
-        messageID: opts?.messageID,
-        parent: opts?.parentCtx,
-        service: listener.service,
-      });
+      this.#run(
+        listener,
+        {
+          name: event,
+          params: payload,
+          meta: opts?.meta,
+          headers: opts?.headers,
+          messageID: opts?.messageID,
+          parent: opts?.parentCtx,
+          service: listener.service,
+        },
+        settled,
+      );
     }
   }
 
-  #run(listener: LocalListener, init: ContextInit<unknown>): void {
-    // On node-local streams a durable handler runs through them: retries, a dead letter.
+  /**
+   * Runs one delivery. On node-local streams a durable handler runs through them (retries, a
+   * dead letter), and the delivery's end goes to `settled` when asked for.
+   */
+  #run(listener: LocalListener, init: ContextInit<unknown>, settled?: Promise<void>[]): void {
     if (listener.definition.durable === true && this.durable?.shared === false) {
-      this.durable.enqueue(listener, init);
+      const done = this.durable.enqueue(listener, init);
+      if (settled === undefined) done.catch(() => undefined);
+      else settled.push(done);
       return;
     }
     void this.run(listener, init);

@@ -35,13 +35,16 @@ export interface Remote {
   ): Promise<unknown> | undefined;
   /**
    * Sends an event to one node, for the listeners of `groups` there (`null` with `broadcast`:
-   * every listener). Resolves once the packet is handed to the transporter.
+   * every listener). Resolves once the packet is handed to the transporter or, `acked`, once
+   * the node's durable handlers settled it; rejects then with a retryable
+   * `DURABLE_PUBLISH_FAILED` when the node is lost, refuses it or does not answer in time.
    */
   sendEvent(
     nodeID: string,
     event: EventEnvelope,
     groups: readonly string[] | null,
     broadcast: boolean,
+    acked?: boolean,
   ): Promise<void>;
   /**
    * Broker-balanced mode: hands the event to each group's queue, and the message broker picks
@@ -62,8 +65,12 @@ export interface LocalNode {
   readonly acceptingCalls: boolean;
   /** Runs a call that came from another node on a local action. */
   callFromRemote(action: LocalAction, ctx: Context<unknown>): Promise<unknown>;
-  /** Delivers an event that came from another node to this node's listeners. */
-  receiveEvent(event: IncomingEvent): void;
+  /**
+   * Delivers an event that came from another node to this node's listeners. With `acked`, the
+   * returned promise settles once the durable handlers it reached have settled it (handled or
+   * dead-lettered), and rejects when this node no longer takes events.
+   */
+  receiveEvent(event: IncomingEvent, acked: boolean): Promise<void> | undefined;
   /** Raises an internal event (`$node.connected`, ...) for this node's handlers only. */
   emitInternal(event: string, payload: unknown): void;
 }

@@ -102,7 +102,27 @@ export class Incoming {
   }
 
   event(packet: EventPacket): void {
-    this.local.receiveEvent(packet);
+    const ack = packet.ack;
+    if (ack === undefined) {
+      this.local.receiveEvent(packet, false);
+      return;
+    }
+    // The sender waits until this node's durable handlers settled the event, then hears so.
+    let settled: Promise<void>;
+    try {
+      settled = this.local.receiveEvent(packet, true) ?? Promise.resolve();
+    } catch (err) {
+      settled = Promise.reject(err);
+    }
+    const answer = (body: ResponsePacket) =>
+      send(this.core, this.core.topics.node("RES", packet.sender), PacketType.RESPONSE, body).catch(
+        this.#replyFailed,
+      );
+    const sender = this.core.nodeID;
+    settled.then(
+      () => answer({ sender, id: ack, ok: true }),
+      (err: unknown) => answer({ sender, id: ack, ok: false, error: plain(err, sender) }),
+    );
   }
 
   #reply(packet: RequestPacket, data: unknown, err: unknown): void {

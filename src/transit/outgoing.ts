@@ -2,6 +2,8 @@ import { randomUUID } from "node:crypto";
 import { inheritHeaders } from "../broker/context.js";
 import {
   CircuitOpenError,
+  DurablePublishError,
+  FlotillaError,
   MaxCallLevelError,
   PacketTooLargeError,
   RequestTimeoutError,
@@ -13,6 +15,12 @@ import type { Strategy } from "../registry/strategies/index.js";
 import type { CallOptions, EventEnvelope, Meta, ParentContext } from "../service/call-types.js";
 import { send, type TransitCore } from "./core.js";
 import { PacketType } from "./packets.js";
+
+/**
+ * How long an acknowledged event delivery (an explicitly durable emit on `tcp://`) waits for the
+ * receiver's handlers to settle it. A lost node fails it at once; this bounds a silent one.
+ */
+export const EVENT_ACK_TIMEOUT = 30_000;
 
 /**
  * Sends calls and events to other nodes: picks the node (strategy), builds the packet with the
@@ -158,13 +166,33 @@ export class Outgoing {
     event: EventEnvelope,
     groups: readonly string[] | null,
     broadcast: boolean,
+    acked: boolean,
   ): Promise<void> {
-    return send(this.core, this.core.topics.node("EVENT", nodeID), PacketType.EVENT, {
+    const topic = this.core.topics.node("EVENT", nodeID);
+    const body = {
       sender: this.core.nodeID,
       ...event,
       groups: groups === null ? null : [...groups],
       broadcast,
-    });
+    };
+    if (!acked) return send(this.core, topic, PacketType.EVENT, body);
+    // The answer comes as a RESPONSE with the ack's ID; a lost node fails it like a call.
+    const ack = `${this.#idPrefix}:${(this.#seq++).toString(36)}`;
+    const answered = this.core.pending.add(ack, nodeID, event.event, EVENT_ACK_TIMEOUT);
+    send(this.core, topic, PacketType.EVENT, { ...body, ack }).catch((err: unknown) =>
+      this.core.pending.reject(ack, err),
+    );
+    return answered.then(
+      () => undefined,
+      (cause: unknown) => {
+        const reason = cause instanceof Error ? cause.message : String(cause);
+        const retryable = !(cause instanceof FlotillaError) || cause.retryable;
+        throw new DurablePublishError(
+          `Durable event '${event.event}' was not settled by node '${nodeID}': ${reason}`,
+          { retryable, cause, data: { event: event.event, nodeID, messageID: event.messageID } },
+        );
+      },
+    );
   }
 
   /** Broker-balanced emit: one message per group, to the group's queue. */

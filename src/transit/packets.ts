@@ -68,6 +68,12 @@ export interface EventPacket extends Base {
   /** Durable events: the stable message ID. */
   messageID?: string | undefined;
   headers?: Record<string, string> | undefined;
+  /**
+   * The sender waits for a RESPONSE with this ID, sent once the receiver's durable handlers have
+   * settled the event (handled, or dead-lettered): an explicitly durable emit on a transporter
+   * without streams (`tcp://`) is only done when the work is.
+   */
+  ack?: string | undefined;
 }
 
 /** What a node offers; sent on connect, on request (DISCOVER) and when its services change. */

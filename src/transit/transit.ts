@@ -168,8 +168,9 @@ export class Transit implements Remote {
     event: EventEnvelope,
     groups: readonly string[] | null,
     broadcast: boolean,
+    acked = false,
   ): Promise<void> {
-    return this.#outgoing.sendEvent(nodeID, event, groups, broadcast);
+    return this.#outgoing.sendEvent(nodeID, event, groups, broadcast, acked);
   }
 
   sendToGroups(event: EventEnvelope, groups: Iterable<string>): Promise<void> {

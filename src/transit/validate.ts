@@ -82,6 +82,7 @@ const bodies: Record<PacketType, Check> = {
     groups: nullable(list(L.groups, name)),
     broadcast: optional(boolean),
     messageID: optional(text(L.name)),
+    ack: optional(text(L.name)),
   }),
   [PacketType.DISCOVER]: shape({ sender: id }),
   [PacketType.INFO]: checkAnnouncement,

@@ -44,7 +44,9 @@ describe("the message ID an emitter gives", () => {
     const seen: (string | undefined)[] = [];
     const broker = node(undefined, [recorder(seen)]);
     await broker.start();
+    // (The same ID sent again while the first delivery is still in hand would join it.)
     await broker.emit("payment.taken", {}, { messageID: "row-1" });
+    await until(() => seen.length === 1, { message: "the first delivery" });
     await broker.emit("payment.taken", {}, { messageID: "row-1" });
     await until(() => seen.length === 2, { message: "both deliveries" });
     expect(seen).toEqual(["row-1", "row-1"]);

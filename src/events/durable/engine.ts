@@ -60,6 +60,11 @@ export class DurableEngine {
   readonly #started = new Set<LocalListener>();
   /** Dead letters waiting as this node counts them (see `DeadLetters.backlog`). */
   readonly #tally: DeadLetterTally = { count: 0 };
+  /**
+   * Node-local deliveries in hand, per listener and message ID, with who waits for their end: a
+   * sender that gave up waiting and sends the same message again joins the first delivery.
+   */
+  readonly #inHand = new Map<LocalListener, Map<string, (() => void)[]>>();
 
   constructor(private readonly deps: DurableEngineDeps) {}
 
@@ -105,6 +110,7 @@ export class DurableEngine {
   /** Drops what only this node holds, as a crash or the end of a stop does. */
   close(): void {
     this.#started.clear();
+    this.#inHand.clear();
     this.#subscriptions.length = 0;
     this.deps.release?.();
   }
@@ -126,12 +132,23 @@ export class DurableEngine {
 
   /**
    * One delivery to a local durable handler, through node-local streams: it gets a message ID
-   * and the handler's retries and dead letter. Failures to enqueue are logged (the emit that
-   * brought the event has long resolved).
+   * and the handler's retries and dead letter. Resolves once the delivery is settled (handled,
+   * or dead-lettered); a message with the same ID still in hand is not enqueued twice. Failures
+   * to enqueue are logged, and reject.
    */
-  enqueue(listener: LocalListener, init: ContextInit<unknown>): void {
+  enqueue(listener: LocalListener, init: ContextInit<unknown>): Promise<void> {
     const parent = init.parent;
     const messageID = init.messageID ?? randomUUID();
+    let inHand = this.#inHand.get(listener);
+    if (inHand === undefined) {
+      inHand = new Map();
+      this.#inHand.set(listener, inHand);
+    }
+    const waiting = inHand.get(messageID);
+    if (waiting !== undefined) return new Promise((resolve) => waiting.push(resolve));
+    const waiters: (() => void)[] = [];
+    inHand.set(messageID, waiters);
+    const settled = new Promise<void>((resolve) => waiters.push(resolve));
     const packet: EventPacket = {
       sender: init.callerNodeID ?? this.deps.nodeID,
       event: init.name,
@@ -147,12 +164,26 @@ export class DurableEngine {
       broadcast: false,
       messageID,
     };
-    this.#publish(init.name, messageID, packet).catch((err: unknown) => {
-      this.deps.logger.error(
-        { err, event: init.name, group: listener.group },
-        "Could not hand an event to its durable handler",
-      );
-    });
+    return this.#publish(init.name, messageID, packet).then(
+      () => settled,
+      (err: unknown) => {
+        inHand.delete(messageID);
+        this.deps.logger.error(
+          { err, event: init.name, group: listener.group },
+          "Could not hand an event to its durable handler",
+        );
+        throw err;
+      },
+    );
+  }
+
+  /** A node-local delivery ended: whoever waits for it hears so. */
+  #settled(listener: LocalListener, messageID: string): void {
+    const inHand = this.#inHand.get(listener);
+    const waiters = inHand?.get(messageID);
+    if (waiters === undefined) return;
+    inHand?.delete(messageID);
+    for (const resolve of waiters) resolve();
   }
 
   async #publish(event: string, messageID: string, packet: EventPacket): Promise<void> {
@@ -174,7 +205,7 @@ export class DurableEngine {
   async #handle(listener: LocalListener, message: DurableMessage): Promise<void> {
     try {
       const body = await this.#decode(listener, message);
-      if (body === undefined) return;
+      if (body === undefined) return this.#settled(listener, message.id);
       // A message for other groups of the stream (a targeted delivery, a replay): not ours.
       if (body.groups !== null && !body.groups.includes(listener.group)) return await message.ack();
       const error = await this.deps.deliver(listener, {
@@ -183,8 +214,11 @@ export class DurableEngine {
         attempt: message.attempt,
       });
       const next = outcome(listener.definition, message.attempt, error);
-      if (next.kind === "ack") return await message.ack();
       if (next.kind === "retry") return await message.retry(next.delay);
+      if (next.kind === "ack") {
+        await message.ack();
+        return this.#settled(listener, message.id);
+      }
       this.deps.logger.warn(
         {
           event: listener.event,
@@ -196,6 +230,7 @@ export class DurableEngine {
       );
       await message.deadLetter(this.#info(listener, message, next.code, next.message));
       this.#tally.count++;
+      this.#settled(listener, message.id);
     } catch (err) {
       this.deps.logger.error(
         { err, event: listener.event, messageID: message.id },

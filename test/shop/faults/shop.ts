@@ -19,14 +19,18 @@ const cli = repo("bin/flotilla.js");
 export const SHOP_NODES = ["mailbox", "products", "coupons", "orders", "email"] as const;
 export type ShopNode = (typeof SHOP_NODES)[number];
 
-/** A service's module: the shop's own, or (products) one whose `confirm` never answers. */
-const FILES: Record<ShopNode | "paused-products", string> = {
+/**
+ * A service's module: the shop's own, or (products) one whose `confirm` never answers, or
+ * (email) one whose `orders.created` handler never finishes.
+ */
+const FILES: Record<ShopNode | "paused-products" | "holding-email", string> = {
   mailbox: repo("examples/shop/services/mailbox/service.ts"),
   products: repo("examples/shop/services/products/service.ts"),
   coupons: repo("examples/shop/services/coupons/service.ts"),
   orders: repo("examples/shop/services/orders/service.ts"),
   email: repo("examples/shop/services/email/service.ts"),
   "paused-products": fileURLToPath(new URL("./paused-products.ts", import.meta.url)),
+  "holding-email": fileURLToPath(new URL("./holding-email.ts", import.meta.url)),
 };
 
 /** One service process: its log lines (JSON), the nodes it sees, SIGKILL. */
@@ -121,13 +125,19 @@ export class FaultShop {
   }
 
   /**
-   * Starts every service (`paused` products: see paused-products.ts) in `root/<namespace>`, and
-   * the client; resolves once every process sees every other one.
+   * Starts every service (`paused` products: see paused-products.ts; `holding` email: see
+   * holding-email.ts) in `root/<namespace>`, and the client; resolves once every process sees
+   * every other one.
    */
   static async start(
     root: string,
     namespace: string,
-    options: { pausedProducts?: boolean; env?: NodeJS.ProcessEnv; transporter?: string } = {},
+    options: {
+      pausedProducts?: boolean;
+      holdingEmail?: boolean;
+      env?: NodeJS.ProcessEnv;
+      transporter?: string;
+    } = {},
   ): Promise<FaultShop> {
     const dir = join(root, namespace);
     mkdirSync(join(dir, "data"), { recursive: true });
@@ -137,7 +147,12 @@ export class FaultShop {
     const shop = new FaultShop(join(dir, "data"), namespace, join(dir, "tcp"), port, transporter);
     await shop.client.start();
     for (const name of SHOP_NODES) {
-      const file = name === "products" && options.pausedProducts ? "paused-products" : name;
+      const file =
+        name === "products" && options.pausedProducts
+          ? "paused-products"
+          : name === "email" && options.holdingEmail
+            ? "holding-email"
+            : name;
       shop.run(name, file, options.env);
     }
     await shop.ready().catch(async (err: unknown) => {
