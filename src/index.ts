@@ -3,6 +3,25 @@ export { ServiceBroker } from "./broker/broker.js";
 
 export type { BrokerState } from "./broker/lifecycle.js";
 export type { BrokerHealth, BrokerOptions } from "./broker/options.js";
+export {
+  type Affected,
+  type CheckContext,
+  type CompatibilityReport,
+  type ContractChange,
+  checkCompatibility,
+} from "./contracts/compat.js";
+export { formatReport } from "./contracts/report.js";
+export type { Direction, SchemaChange } from "./contracts/schema-diff.js";
+export { diffSchemas } from "./contracts/schema-diff.js";
+export {
+  type ActionContract,
+  type ContractSnapshot,
+  contractOfDefinition,
+  type EventContract,
+  type ServiceContract,
+  snapshotOf,
+} from "./contracts/snapshot.js";
+export { formatSnapshot, readSnapshot, writeSnapshot } from "./contracts/snapshot-file.js";
 export type { BrokerDatabaseOptions } from "./data/config.js";
 export { defineDatabase } from "./data/define.js";
 export { driverErrorOf } from "./data/errors.js";
@@ -20,6 +39,16 @@ export type {
   TransactionScope,
 } from "./data/types.js";
 export {
+  type Discoverer,
+  type DiscovererContext,
+  type DiscovererFactory,
+  type DiscovererOptions,
+  type DiscoveryOption,
+  knownDiscoverySchemes,
+  parseDiscoveryUrl,
+  resolveDiscoverer,
+} from "./discovery/index.js";
+export {
   BadPacketError,
   BrokerStoppedError,
   type CatalogueEntry,
@@ -27,6 +56,7 @@ export {
   type ConfigurationCode,
   ConfigurationError,
   ConflictError,
+  ContractSnapshotError,
   DatabaseError,
   DeadLetterNotFoundError,
   DurablePublishError,
@@ -47,6 +77,7 @@ export {
   type PlainError,
   QueueFullError,
   RequestTimeoutError,
+  ResultInvalidError,
   ResultNotSerializableError,
   registerErrorClass,
   ServiceNotAvailableError,
@@ -76,6 +107,7 @@ export {
   HOOK_NAMES,
   type Middleware,
 } from "./middleware/hooks.js";
+export type { ValidationOptions } from "./middleware/validation/middleware.js";
 export {
   DEFAULT_REDACT,
   type Logger,
@@ -85,6 +117,7 @@ export {
 export type { BrokerMetrics } from "./observability/metrics/broker-metrics.js";
 export type { MetricsOptions } from "./observability/metrics/options.js";
 export type { TraceExporterName, TracingOptions } from "./observability/tracing/options.js";
+export type { DeprecatedUse } from "./registry/deprecations.js";
 export type { ActionHandler, EventHandler, LocalAction, LocalListener } from "./registry/local.js";
 export type {
   Candidate,

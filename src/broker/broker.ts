@@ -23,6 +23,12 @@ import {
 import { messagingSystemOf, tracingMiddleware } from "../observability/tracing/middleware.js";
 import { type TracingInstallation, wantsTracingSdk } from "../observability/tracing/sdk-env.js";
 import { refreshTracing } from "../observability/tracing/trace.js";
+import { DeprecationLog, deprecationMiddleware } from "../registry/deprecations.js";
+import {
+  DEPRECATIONS_SERVICE,
+  declaresDeprecated,
+  deprecationsService,
+} from "../registry/deprecations-service.js";
 import { Registry } from "../registry/registry.js";
 import { nodeStats } from "../registry/stats.js";
 import { resolveStrategy, type Strategy } from "../registry/strategies/index.js";
@@ -86,6 +92,8 @@ export class ServiceBroker {
   #tracing: TracingInstallation | undefined;
   /** Prometheus metrics, when on (`metrics` option, `$FLOTILLA_METRICS`). */
   readonly #metrics: MetricsRuntime | undefined;
+  /** Callers of this node's deprecated actions and event handlers (`health().deprecated`). */
+  readonly #deprecations = new DeprecationLog();
 
   constructor(options: BrokerOptions = {}) {
     this.options = options;
@@ -108,7 +116,10 @@ export class ServiceBroker {
     // Built-in middlewares, innermost first: params are checked before a call takes a bulkhead
     // slot; the deadline covers the wait for a slot; a fallback covers all of it; retries wrap
     // outgoing calls. Users' middlewares wrap these.
-    if (options.validation !== false) this.#pipeline.add(validationMiddleware());
+    if (options.validation !== false) {
+      const validation = typeof options.validation === "object" ? options.validation : {};
+      this.#pipeline.add(validationMiddleware(validation));
+    }
     this.#pipeline.add(bulkheadMiddleware(options.bulkhead));
     this.#pipeline.add(timeoutMiddleware());
     this.#pipeline.add(fallbackMiddleware());
@@ -129,6 +140,8 @@ export class ServiceBroker {
     // Counts and times calls and events around their spans; not added at all when off.
     this.#metrics = createBrokerMetrics(this, options.metrics);
     if (this.#metrics !== undefined) this.#pipeline.add(this.#metrics.middleware);
+    // Counts calls of deprecated actions per caller; other handlers are left unwrapped.
+    this.#pipeline.add(deprecationMiddleware(this.#deprecations));
     for (const mw of options.middlewares ?? []) this.#pipeline.add(mw);
     this.#rewire();
     setInternals(this, {
@@ -178,6 +191,10 @@ export class ServiceBroker {
     for (const action of actions) this.#pipeline.wrapAction(action);
     for (const listener of listeners) this.#pipeline.wrapEvent(listener);
     this.registry.addService(service, actions, listeners);
+    // A node with deprecated members answers other nodes' `$deprecations.usage` calls.
+    if (declaresDeprecated(definition) && !this.registry.services.has(DEPRECATIONS_SERVICE)) {
+      this.createService(deprecationsService(this.#deprecations));
+    }
     this.#lifecycle.trackCreated(definition.created?.(service));
     if (this.state === "started") {
       void this.#lifecycle.startAll([service], this.#startHost()).catch((err: unknown) => {
@@ -282,6 +299,7 @@ export class ServiceBroker {
       inFlight: (transit?.inFlight ?? 0) + this.#emitter.running,
       services,
       databases,
+      deprecated: this.#deprecations.list(),
       uptime: Math.round(process.uptime()),
     };
   }

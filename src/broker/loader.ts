@@ -69,7 +69,7 @@ function toAction(service: Service, key: string, value: unknown): LocalAction {
 
 /** A schema that cannot describe itself would vanish from OpenAPI and the registry unnoticed. */
 function warnWithoutJSONSchema(action: LocalAction, logger: Logger): void {
-  for (const key of ["params", "result"] as const) {
+  for (const key of ["params", "returns", "result"] as const) {
     const vendor = jsonSchemaGap(action.definition[key]);
     if (vendor === undefined) continue;
     logger.warn(

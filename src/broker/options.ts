@@ -1,12 +1,15 @@
 import type { BrokerDatabaseOptions } from "../data/config.js";
 import type { DatabaseHealth } from "../data/types.js";
+import type { DiscoveryOption } from "../discovery/index.js";
 import type { Middleware } from "../middleware/hooks.js";
 import type { BreakerOptions } from "../middleware/resilience/breaker.js";
 import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
 import type { RetryOptions } from "../middleware/resilience/retry.js";
+import type { ValidationOptions } from "../middleware/validation/middleware.js";
 import type { LoggerOption } from "../observability/logger.js";
 import type { MetricsOptions } from "../observability/metrics/options.js";
 import type { TracingOptions } from "../observability/tracing/options.js";
+import type { DeprecatedUse } from "../registry/deprecations.js";
 import type { StrategyOption } from "../registry/strategies/index.js";
 import type { SecurityOptions } from "../security/secret.js";
 import type { Serializer } from "../serializers/index.js";
@@ -22,6 +25,16 @@ export interface BrokerOptions {
   logger?: LoggerOption;
   /** How nodes reach each other, e.g. `"memory://"`, `"tcp://"`, `"nats://127.0.0.1:4222"`, or a transporter. */
   transporter?: string | Transporter;
+  /**
+   * Who says which nodes are in the cluster and where they listen: `"local"` (default: over the
+   * transporter, with INFO and heartbeat packets), or a registry center by URL:
+   * `"etcd://127.0.0.1:2379"` (a cluster: `"etcd://h1:2379,h2:2379"`; keys under `?prefix=`,
+   * default `/flotilla`), `"zk://127.0.0.1:2181"`. With a registry, `tcp://` nodes on different
+   * hosts find each other's addresses there (no rendezvous directory, no UDP). A node that
+   * starts while the registry is down waits for it up to `dependencyTimeout`. See
+   * docs/discovery.md.
+   */
+  discovery?: DiscoveryOption;
   /** How packets are encoded: `"json"` (default) or `"msgpack"`. Every node must use the same. */
   serializer?: "json" | "msgpack" | Serializer;
   /** How a node is picked among several that offer an action. Default `"round-robin"`. */
@@ -52,10 +65,17 @@ export interface BrokerOptions {
   requestTimeout?: number;
   /** Deepest allowed call chain; deeper calls fail with `MaxCallLevelError`. Default 100. */
   maxCallLevel?: number;
-  /** How long `start()` waits for a service's dependencies, in ms. Default 30 000. */
+  /**
+   * How long `start()` waits for a service's dependencies (and for a registry center that cannot
+   * be reached), in ms. Default 30 000.
+   */
   dependencyTimeout?: number;
-  /** Validate params against action schemas. Default `true`. */
-  validation?: boolean;
+  /**
+   * Validate params and event payloads against their schemas (default `true`; `false` checks
+   * nothing), and results against `returns` schemas: by default everywhere but under
+   * `NODE_ENV=production`; `{ results: true }` or `false` decides (see docs/contracts.md).
+   */
+  validation?: boolean | ValidationOptions;
   /** Retry settings for idempotent actions (`false`: never retry). Default 2 retries, 50 ms doubling to 2 s. */
   retry?: RetryOptions | false;
   /** Circuit breaker per endpoint (`false`: none). Defaults in docs/resilience.md. */
@@ -118,6 +138,11 @@ export interface BrokerHealth {
    * every outbox round, at least once a second), pool use, and the outbox's backlog.
    */
   databases: Record<string, DatabaseHealth>;
+  /**
+   * Who still calls this node's deprecated actions (and emits to its deprecated event handlers):
+   * one row per member, caller and calling node, with the calls counted since start.
+   */
+  deprecated: DeprecatedUse[];
   /** Seconds since the process started. */
   uptime: number;
 }

@@ -15,6 +15,7 @@ export function clientOptions(parsed: Parsed): ClientOptions {
   const o = parsed.options;
   return {
     transporter: (o.transporter as string | undefined) ?? "tcp://",
+    discovery: o.discovery as string | undefined,
     namespace: (o.namespace as string | undefined) ?? "",
     nodeID: o["node-id"] as string | undefined,
     serializer: o.serializer as ClientOptions["serializer"],

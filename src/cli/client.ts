@@ -5,6 +5,8 @@ import { showProgress } from "./progress.js";
 /** Options of the short-lived node that `call`, `emit`, the listings and `dlq` start. */
 export interface ClientOptions {
   transporter: string;
+  /** A registry center (`etcd://…`, `zk://…`), or `undefined` for discovery over the transporter. */
+  discovery?: string | undefined;
   namespace: string;
   nodeID?: string | undefined;
   serializer?: "json" | "msgpack" | undefined;
@@ -25,6 +27,7 @@ export async function withClient<T>(
 ): Promise<T> {
   const broker = new ServiceBroker({
     transporter: o.transporter,
+    ...(o.discovery ? { discovery: o.discovery } : {}),
     namespace: o.namespace,
     logger: cliLogger(o.logLevel ?? "warn", 2),
     nodeID: o.nodeID ?? `cli-${process.pid}`,

@@ -16,7 +16,7 @@ Options:
 Options come from flags, then FLOTILLA_* environment variables, then defaults.
 Tracing: OTEL_TRACES_EXPORTER=otlp|zipkin|console sends OpenTelemetry spans to
 $OTEL_EXPORTER_OTLP_ENDPOINT or $OTEL_EXPORTER_ZIPKIN_ENDPOINT (docs/observability.md).
-Exit status: 0 done, 1 failed (call error, local problem), 2 bad usage.
+Exit status: 0 done, 1 failed (call error, local problem, breaking contract change), 2 bad usage.
 Docs: docs/cli.md
 `;
 }

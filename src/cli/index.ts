@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import { type Parsed, parse, UsageError } from "./args.js";
 import { call, emit } from "./call.js";
+import { contracts } from "./contracts.js";
 import { dlq } from "./dlq.js";
 import { commandHelp, globalHelp } from "./help.js";
 import { list } from "./list.js";
@@ -25,6 +26,7 @@ const COMMAND_RUNNERS: Record<CommandName, (parsed: Parsed, out: Output) => Prom
   new: createProject,
   // Loaded on use: the other commands never load Kysely or a database driver.
   migrate: async (parsed, out) => (await import("./migrate.js")).migrate(parsed, out),
+  contracts,
 };
 
 /**

@@ -36,7 +36,7 @@ function showNodes(broker: ServiceBroker, out: Output): void {
     nodeID: n.id,
     hostname: n.hostname,
     cpu: n.cpu,
-    services: n.info.services.map((s) => s.fullName),
+    services: n.info.services.map((s) => s.fullName).filter((name) => !isInternal(name)),
   }));
   out.rows(nodes, {
     NODE: (n) => n.nodeID,
@@ -51,6 +51,7 @@ function showServices(broker: ServiceBroker, out: Output): void {
   const byName = new Map<string, Row>();
   for (const n of broker.registry.remote.nodes.values()) {
     for (const s of n.info.services) {
+      if (isInternal(s.fullName)) continue;
       const entry: Row = byName.get(s.fullName) ?? {
         name: s.fullName,
         version: s.version,
@@ -71,12 +72,30 @@ function showServices(broker: ServiceBroker, out: Output): void {
 function showActions(broker: ServiceBroker, out: Output): void {
   const actions = broker.registry
     .catalog()
-    .map((a) => ({ name: a.name, visibility: a.visibility, rest: a.rest, nodeIDs: a.nodeIDs }))
+    .filter((a) => !isInternal(a.service))
+    .map((a) => ({
+      name: a.name,
+      visibility: a.visibility,
+      rest: a.rest,
+      nodeIDs: a.nodeIDs,
+      ...(a.deprecated === undefined ? {} : { deprecated: a.deprecated }),
+    }))
     .sort((a, b) => a.name.localeCompare(b.name));
-  out.rows(actions, {
+  type Row = (typeof actions)[number];
+  const columns: Record<string, (a: Row) => unknown> = {
     ACTION: (a) => a.name,
     VISIBILITY: (a) => a.visibility,
     REST: (a) => a.rest,
     NODES: (a) => a.nodeIDs,
-  });
+  };
+  // Only when there is something to show: the usual table keeps its four columns.
+  if (actions.some((a) => a.deprecated !== undefined)) {
+    columns.DEPRECATED = (a) => (a.deprecated === true ? "yes" : a.deprecated);
+  }
+  out.rows(actions, columns);
+}
+
+/** Services named `$…` are Flotilla's own (`$deprecations`): not part of the application. */
+function isInternal(serviceFullName: string): boolean {
+  return serviceFullName.startsWith("$");
 }

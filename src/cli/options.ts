@@ -20,6 +20,13 @@ const CLUSTER: Specs = {
     help: "how to reach the cluster (default tcp://)",
     check: nonEmpty,
   },
+  discovery: {
+    type: "string",
+    env: "FLOTILLA_DISCOVERY",
+    value: "URL",
+    help: "who says which nodes are there: local (default), etcd://host:2379, zk://host:2181",
+    check: nonEmpty,
+  },
   namespace: {
     type: "string",
     short: "n",
@@ -216,6 +223,41 @@ export const COMMANDS = {
         type: "boolean",
         env: "FLOTILLA_JSON",
         help: "print JSON (the default when stdout is not a terminal)",
+      },
+    },
+  },
+  contracts: {
+    usage:
+      "flotilla contracts snapshot [files...] [--out FILE|DIR] | check [files... | snapshot.json] --against SNAPSHOT|cluster|URL | deprecated [options]",
+    summary:
+      "write services' contracts to a file, check changes for breaking ones, list deprecated use",
+    details:
+      "snapshot: the JSON Schemas of every public action's params and result and of every event\n" +
+      "payload handled or emitted, per service and version, sorted for review; from the service\n" +
+      "files, or from the cluster (-t) when none is named. check: compares the files (or a\n" +
+      "snapshot, or the cluster) with --against, prints each change (breaking or compatible, the\n" +
+      "field, why, and whose code it breaks) and exits 1 on a breaking one. deprecated: every\n" +
+      "deprecated action and event handler of the cluster, with who still calls it. docs/contracts.md",
+    options: {
+      ...CLIENT,
+      out: {
+        type: "string",
+        short: "o",
+        value: "FILE|DIR",
+        help: "snapshot: the file (default contracts.json), a folder (a file per service), or -",
+        check: nonEmpty,
+      },
+      against: {
+        type: "string",
+        short: "a",
+        value: "SNAPSHOT|cluster|URL",
+        help: "check: compare with a snapshot file or folder, the cluster (-t), or a URL",
+        check: nonEmpty,
+      },
+      json: {
+        type: "boolean",
+        env: "FLOTILLA_JSON",
+        help: "print JSON (check prints its report as text unless asked)",
       },
     },
   },

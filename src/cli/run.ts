@@ -41,6 +41,7 @@ export async function run(parsed: Parsed, out: Output): Promise<number> {
   const port = o["health-port"] as number | undefined;
   const broker = new ServiceBroker({
     transporter: (o.transporter as string | undefined) ?? "tcp://",
+    ...(o.discovery ? { discovery: o.discovery as string } : {}),
     namespace: (o.namespace as string | undefined) ?? "",
     logger: cliLogger((o["log-level"] as string | undefined) ?? "info", 1),
     ...(nodeID ? { nodeID: instanceID(nodeID) } : {}),

@@ -7,6 +7,7 @@ import {
   MaxCallLevelError,
   QueueFullError,
   RequestTimeoutError,
+  ResultInvalidError,
   ServiceNotAvailableError,
   ServiceNotFoundError,
   ServiceSchemaError,
@@ -26,6 +27,7 @@ import {
   TransporterNotConnectedError,
 } from "./infrastructure.js";
 import { PayloadTooDeepError } from "./limits.js";
+import { ContractBrokenError, ContractFileError, ContractSnapshotError } from "./snapshots.js";
 
 /** A class of error that {@link errorFromPlain} can rebuild by name. */
 // biome-ignore lint/suspicious/noExplicitAny: constructor signatures differ per class; only the prototype is used.
@@ -65,6 +67,7 @@ export function errorClassByName(name: string): ErrorClass | undefined {
 for (const cls of [
   FlotillaError,
   ValidationError,
+  ResultInvalidError,
   ServiceNotFoundError,
   ServiceNotAvailableError,
   RequestTimeoutError,
@@ -91,6 +94,9 @@ for (const cls of [
   ConflictError,
   MigrationError,
   NoDatabaseError,
+  ContractSnapshotError,
+  ContractFileError,
+  ContractBrokenError,
 ]) {
   registerErrorClass(cls);
 }
@@ -99,6 +105,7 @@ for (const cls of [
 export const errorCatalogue: readonly CatalogueEntry[] = [
   new FlotillaError("x"),
   new ValidationError("x", []),
+  new ResultInvalidError("x", []),
   new ServiceNotFoundError("x"),
   new ServiceNotAvailableError("x"),
   new RequestTimeoutError("x", 0),
@@ -120,6 +127,8 @@ export const errorCatalogue: readonly CatalogueEntry[] = [
       "INVALID_SECRET",
       "INVALID_DATABASE_URL",
       "INVALID_TRACING_CONFIG",
+      "INVALID_DISCOVERY_URL",
+      "UNKNOWN_DISCOVERER",
     ] as const
   ).map((code) => new ConfigurationError("x", code)),
   new MissingDependencyError("x", "x"),
@@ -137,4 +146,7 @@ export const errorCatalogue: readonly CatalogueEntry[] = [
   new ConflictError(),
   new MigrationError("x", "x", "x"),
   new NoDatabaseError("x"),
+  new ContractSnapshotError("x", "x"),
+  new ContractFileError("x", "x"),
+  new ContractBrokenError({ provider: "x", failures: [] }),
 ].map(({ name, code, status, retryable }) => ({ name, code, status, retryable }));

@@ -86,6 +86,18 @@ export class ValidationError extends FlotillaError {
   }
 }
 
+/**
+ * An action's result did not match its `returns` schema: the callee broke its own contract, so
+ * the call fails on the node that served it (status 500) instead of handing callers a shape
+ * they were not promised. `data` holds the issues, paths from the root of the result.
+ */
+export class ResultInvalidError extends FlotillaError {
+  declare readonly data: ValidationIssue[];
+  constructor(message: string, issues: ValidationIssue[], options: FlotillaErrorOptions = {}) {
+    super(message, "RESULT_INVALID", 500, { ...options, data: issues });
+  }
+}
+
 /** No service in the cluster offers the action (or it is not visible to this caller). */
 export class ServiceNotFoundError extends FlotillaError {
   constructor(action: string, options: FlotillaErrorOptions = {}) {

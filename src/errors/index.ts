@@ -5,3 +5,4 @@ export * from "./errors.js";
 export * from "./infrastructure.js";
 export * from "./limits.js";
 export * from "./plain.js";
+export * from "./snapshots.js";

@@ -23,7 +23,9 @@ export type ConfigurationCode =
   | "JETSTREAM_NOT_ENABLED"
   | "INVALID_SECRET"
   | "INVALID_DATABASE_URL"
-  | "INVALID_TRACING_CONFIG";
+  | "INVALID_TRACING_CONFIG"
+  | "INVALID_DISCOVERY_URL"
+  | "UNKNOWN_DISCOVERER";
 
 /** An optional package (a broker client, msgpackr) is not installed; the message says what to run. */
 export class MissingDependencyError extends FlotillaError {

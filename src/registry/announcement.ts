@@ -7,6 +7,7 @@ import {
   object,
   oneOf,
   optional,
+  record,
   shape,
   text,
 } from "../util/shape.js";
@@ -35,6 +36,9 @@ const prose = optional(text(L.text));
 /** JSON Schema: an object, or `true`/`false`. */
 const schema = optional(either(object, boolean));
 
+/** `true`, or what to use instead, for an action or event handler marked deprecated. */
+const deprecated = optional(either(oneOf([true]), text(L.text)));
+
 /** Roles and scopes an action requires (the gateway enforces them). */
 const auth = optional(
   shape({
@@ -56,9 +60,16 @@ const action = shape({
   schemaHash: prose,
   idempotent: optional(boolean),
   auth,
+  deprecated,
 });
 
-const listener = shape({ event: name, group: name, durable: optional(boolean) });
+const listener = shape({
+  event: name,
+  group: name,
+  durable: optional(boolean),
+  deprecated,
+  params: schema,
+});
 
 const service = shape({
   name,
@@ -67,6 +78,8 @@ const service = shape({
   actions: list(L.actionsPerService, action),
   events: list(L.eventsPerService, listener),
   metadata: optional(object),
+  dependencies: optional(list(L.servicesPerNode, name)),
+  emits: optional(record(L.eventsPerService, either(object, boolean))),
 });
 
 /**

@@ -17,10 +17,12 @@ export interface ActionInfo {
   readonly description?: string | undefined;
   /** JSON Schema of the params (input side), when the schema library can produce one. */
   readonly params?: JSONSchema | undefined;
-  /** JSON Schema of the result, when the action declares `result`. */
+  /** JSON Schema of the result, when the action declares `returns` (or `result`). */
   readonly result?: JSONSchema | undefined;
   /** Roles and scopes callers need (the gateway checks them), when the action declares `auth`. */
   readonly auth?: ActionAuth | undefined;
+  /** Marked deprecated: `true`, or what to use instead. */
+  readonly deprecated?: Deprecation | undefined;
   /** Nodes that serve it now. */
   readonly nodeIDs: readonly string[];
 }
@@ -41,7 +43,12 @@ export interface ActionDescriptor {
   idempotent?: boolean | undefined;
   /** Roles and scopes callers need: the gateway enforces them for HTTP requests. */
   auth?: ActionAuth | undefined;
+  /** Marked deprecated: `true`, or what to use instead (`flotilla actions` shows it). */
+  deprecated?: Deprecation | undefined;
 }
+
+/** How an action or event handler is marked deprecated: `true`, or what to use instead. */
+export type Deprecation = true | string;
 
 /** A service as another node describes it. */
 export interface ServiceDescriptor {
@@ -49,8 +56,19 @@ export interface ServiceDescriptor {
   version?: string | number | undefined;
   fullName: string;
   actions: ActionDescriptor[];
-  events: { event: string; group: string; durable?: boolean | undefined }[];
+  events: {
+    event: string;
+    group: string;
+    durable?: boolean | undefined;
+    deprecated?: Deprecation | undefined;
+    /** JSON Schema of the payload the handler accepts, when it declares one. */
+    params?: JSONSchema | undefined;
+  }[];
   metadata?: Record<string, unknown> | undefined;
+  /** Full names of the services it depends on (its likely callers' targets, for contracts). */
+  dependencies?: string[] | undefined;
+  /** Payload schemas of the events it declares it emits (`emits`). */
+  emits?: Record<string, JSONSchema> | undefined;
 }
 
 /** What a node says it offers (the body of its INFO packet): the catalogue is built from these. */

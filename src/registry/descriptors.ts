@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
-import { toJSONSchema } from "../service/json-schema.js";
+import { type JSONSchema, resultJSONSchema, toJSONSchema } from "../service/json-schema.js";
 import type { Service } from "../service/service.js";
 import type { ActionDescriptor, ServiceDescriptor } from "./catalog.js";
+import { deprecationOf } from "./deprecations.js";
 import type { Registry } from "./registry.js";
 
 const cache = new WeakMap<Service, ServiceDescriptor>();
@@ -40,10 +41,11 @@ function describe(registry: Registry, service: Service): ServiceDescriptor {
       summary: def.summary,
       description: def.description,
       params,
-      result: toJSONSchema(def.result, "output"),
+      result: resultJSONSchema(def),
       schemaHash: params === undefined ? undefined : hash(params),
       idempotent: def.idempotent === true && def.retry !== false ? true : undefined,
       auth: def.auth,
+      deprecated: deprecationOf(def.deprecated),
     });
   }
   const events = registry.listeners
@@ -52,6 +54,8 @@ function describe(registry: Registry, service: Service): ServiceDescriptor {
       event: l.event,
       group: l.group,
       durable: l.definition.durable === true ? true : undefined,
+      params: toJSONSchema(l.definition.params, "input"),
+      deprecated: deprecationOf(l.definition.deprecated),
     }));
   return {
     name: service.name,
@@ -60,7 +64,18 @@ function describe(registry: Registry, service: Service): ServiceDescriptor {
     actions,
     events,
     metadata: service.definition.metadata,
+    dependencies: service.dependencies.length > 0 ? [...service.dependencies] : undefined,
+    emits: emitsOf(service),
   };
+}
+
+/** The payload schemas of the events the service declares it emits (`{}` when one cannot say). */
+function emitsOf(service: Service): Record<string, JSONSchema> | undefined {
+  const emits = service.definition.emits;
+  if (typeof emits !== "object" || emits === null) return undefined;
+  const out: Record<string, JSONSchema> = {};
+  for (const [event, schema] of Object.entries(emits)) out[event] = toJSONSchema(schema) ?? {};
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 function hash(value: unknown): string {

@@ -12,7 +12,7 @@ export interface LocalAction {
   /** The name it is called under, e.g. `v2.users.get`. */
   readonly name: string;
   readonly service: Service;
-  readonly definition: ActionDefinition<unknown>;
+  readonly definition: ActionDefinition<unknown, unknown, unknown>;
   readonly visibility: Visibility;
   /** The handler as written. */
   readonly raw: ActionHandler;

@@ -1,7 +1,8 @@
 import { ServiceSchemaError } from "../errors/index.js";
-import { toJSONSchema } from "../service/json-schema.js";
+import { resultJSONSchema, toJSONSchema } from "../service/json-schema.js";
 import type { Service } from "../service/service.js";
 import type { ActionInfo } from "./catalog.js";
+import { deprecationOf } from "./deprecations.js";
 import type { LocalAction, LocalListener } from "./local.js";
 import { matchesEvent } from "./patterns.js";
 import { RemoteCatalog } from "./remote.js";
@@ -75,8 +76,9 @@ export class Registry {
         summary: def.summary,
         description: def.description,
         params: toJSONSchema(def.params, "input"),
-        result: toJSONSchema(def.result, "output"),
+        result: resultJSONSchema(def),
         auth: def.auth,
+        deprecated: deprecationOf(def.deprecated),
         nodeIDs: [action.service.broker.nodeID],
       });
     }
@@ -100,6 +102,7 @@ export class Registry {
         params: d.params,
         result: d.result,
         auth: d.auth,
+        deprecated: d.deprecated,
         nodeIDs,
       });
     }

@@ -1,3 +1,4 @@
+import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { DatabaseDeclaration, DataContextOf } from "../data/types.js";
 import type {
   ActionsInput,
@@ -5,24 +6,42 @@ import type {
   Dependency,
   EventsInput,
   LifecycleHooks,
+  ReturnsInput,
   ServiceDefinition,
   Settings,
   TimerDefinition,
 } from "./types.js";
 
+/** Payload schemas of the events a service emits: `{ "orders.created": z.object({...}) }`. */
+export type EmitsDeclaration = Record<string, StandardSchemaV1>;
+
 /**
- * What `defineService` accepts; `A`/`E` are inferred from the schemas, `AC`/`EC` keep the rest,
- * `DB` comes from `database` and types `ctx.db`.
+ * What `defineService` accepts; `A`/`E` are inferred from the schemas, `R` from the actions'
+ * `returns`, `AC`/`EC` keep the rest, `DB` comes from `database` and types `ctx.db`, `EM` is
+ * the `emits` declaration.
  */
-export type ServiceInput<N extends string, V, A, AC, E, EC, St, DB = never> = {
+export type ServiceInput<
+  N extends string,
+  V,
+  A,
+  AC,
+  E,
+  EC,
+  St,
+  DB = never,
+  R = unknown,
+  EM extends EmitsDeclaration = Record<never, never>,
+> = {
   name: N;
   version?: V;
   settings?: St;
   dependencies?: readonly Dependency[];
   /** The service's own database: `defineDatabase<DB>({ migrations })`. Handlers get `ctx.db`. */
   database?: DatabaseDeclaration<DB>;
-  actions?: ActionsInput<A, DataContextOf<NoInfer<DB>>> & AC;
+  actions?: ActionsInput<A, DataContextOf<NoInfer<DB>>, R> & ReturnsInput<R> & AC;
   events?: EventsInput<E, DataContextOf<NoInfer<DB>>> & EC;
+  /** Events the service emits, with their payload schemas (types `ctx.emit`; part of its contract). */
+  emits?: EM;
   metadata?: Record<string, unknown>;
   /** Periodic tasks: `{ sweep: { every: "30s", handler } }`. */
   timers?: Record<string, TimerDefinition<DataContextOf<NoInfer<DB>>>>;
@@ -55,9 +74,11 @@ export function defineService<
   St = Settings,
   const V extends string | number | undefined = undefined,
   DB = never,
->(def: ServiceInput<N, V, A, AC, E, EC, St, DB>): ServiceDefinition<N, V, AC, EC, St> {
+  R = unknown,
+  EM extends EmitsDeclaration = Record<never, never>,
+>(def: ServiceInput<N, V, A, AC, E, EC, St, DB, R, EM>): ServiceDefinition<N, V, AC, EC, St, EM> {
   Object.defineProperty(def, SERVICE_BRAND, { value: true, enumerable: false });
-  return def as ServiceDefinition<N, V, AC, EC, St>;
+  return def as ServiceDefinition<N, V, AC, EC, St, EM>;
 }
 
 /** Marks objects made by `defineService`, so loaders can tell them from other exports. */

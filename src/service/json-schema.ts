@@ -29,6 +29,24 @@ export function toJSONSchema(
 }
 
 /**
+ * The JSON Schema of an action's result: its `returns` schema as handlers write it (a result is
+ * checked, never transformed, so callers get the input side), else the documentation-only
+ * `result` schema as it validates. `undefined` when neither can describe itself.
+ *
+ * @example
+ * ```ts
+ * resultJSONSchema({ returns: z.object({ id: z.number() }) }); // { type: "object", ... }
+ * ```
+ */
+export function resultJSONSchema(def: {
+  returns?: unknown;
+  result?: unknown;
+}): JSONSchema | undefined {
+  if (def.returns !== undefined) return toJSONSchema(def.returns, "input");
+  return toJSONSchema(def.result, "output");
+}
+
+/**
  * The library (Standard Schema `vendor`) of a schema that validates but cannot describe itself as
  * JSON Schema (valibot, for one), else `undefined`. Such a schema still validates; it is missing
  * from OpenAPI and the registry until it is wrapped with {@link withJSONSchema}.

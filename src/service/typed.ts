@@ -37,7 +37,12 @@ type FullNameOf<N extends string, V> = V extends number
     : N;
 
 type ParamsOf<D> = D extends { params: infer S } ? InferInput<S> : Params | undefined;
-type ResultOf<D> = D extends { handler: (...args: never[]) => infer R } ? Awaited<R> : unknown;
+/** The result: what a `returns` schema accepts, else what the handler returns. */
+type ResultOf<D> = D extends { returns: infer S }
+  ? InferInput<S>
+  : D extends { handler: (...args: never[]) => infer R }
+    ? Awaited<R>
+    : unknown;
 type NotPrivate<D> = D extends { visibility: "private" } ? never : D;
 
 /**
@@ -73,14 +78,26 @@ type EventsOfService<D> =
     ? { [K in keyof EC & string as K extends `${string}*${string}` ? never : K]: ParamsOf<EC[K]> }
     : never;
 
+/** The events a service declares it emits (`emits`), with the payloads their schemas accept. */
+type EmitsOfService<D> = D extends { readonly emits?: infer EM }
+  ? { [K in keyof NonNullable<EM> & string]: InferInput<NonNullable<EM>[K]> }
+  : never;
+
 /** Every typed action: `"math.add"` → its params and result. */
 export type ActionMap = UnionToIntersection<
   { [S in keyof Services]: ActionsOfService<Services[S]> }[keyof Services]
 >;
 
-/** Every typed event: its payload, from listed services' schemas and the `Events` interface. */
+/**
+ * Every typed event: its payload, from listed services' handler schemas and `emits`
+ * declarations and from the `Events` interface (a payload must satisfy all of them).
+ */
 export type EventMap = Events &
-  UnionToIntersection<{ [S in keyof Services]: EventsOfService<Services[S]> }[keyof Services]>;
+  UnionToIntersection<
+    {
+      [S in keyof Services]: EventsOfService<Services[S]> & EmitsOfService<Services[S]>;
+    }[keyof Services]
+  >;
 
 /** The names of typed actions. */
 export type ActionName = keyof ActionMap & string;

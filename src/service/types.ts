@@ -165,14 +165,29 @@ export interface ActionAuth {
 }
 
 /**
- * One action (request/reply handler) of a service. `S` is its params schema; `X` what the service
- * adds to `ctx` (`db` and `transaction` when it declares a database).
+ * What a handler may return: anything without a `returns` schema; with one, what the schema
+ * accepts (or a promise of it), so a handler that drifts from its declared result fails to compile.
  */
-export interface ActionDefinition<S = undefined, X = unknown> {
+export type HandlerResult<R> = R extends StandardSchemaV1
+  ? StandardSchemaV1.InferInput<R> | Promise<StandardSchemaV1.InferInput<R>>
+  : unknown;
+
+/**
+ * One action (request/reply handler) of a service. `S` is its params schema; `X` what the service
+ * adds to `ctx` (`db` and `transaction` when it declares a database); `R` its `returns` schema.
+ */
+export interface ActionDefinition<S = undefined, X = unknown, R = undefined> {
   /** A Standard Schema (zod, valibot, arktype, ...) that validates and types `ctx.params`. */
   params?: S;
+  /**
+   * A Standard Schema of the result: types the handler's return value and typed calls' results,
+   * documents the answer (OpenAPI, `flotilla contracts`), and is checked after each call in
+   * development and tests (`RESULT_INVALID`), not in production unless asked (the broker's
+   * `validation.results`). Checked, never applied: callers get the handler's value as it is.
+   */
+  returns?: R;
   /** Handles one call. Its (awaited) return value is the call's result. */
-  handler(ctx: Context<InferOutput<S>> & X): unknown;
+  handler(ctx: Context<InferOutput<S>> & X): HandlerResult<R>;
   /** Who may call it. Default `public`. */
   visibility?: Visibility;
   /** Roles and scopes the caller's identity (`ctx.meta.user`) needs. Default: none. */
@@ -185,7 +200,10 @@ export interface ActionDefinition<S = undefined, X = unknown> {
   summary?: string;
   /** Longer text for docs. */
   description?: string;
-  /** A schema of the result, for documentation (OpenAPI responses). Not enforced. */
+  /**
+   * A schema of the result, for documentation only (OpenAPI responses): neither typed nor
+   * checked. Prefer `returns`, which does both; when both are given, `returns` is documented.
+   */
   result?: StandardSchemaV1;
   /** Safe to retry: the resilience layer may call it again after a retryable failure. */
   idempotent?: boolean;
@@ -195,6 +213,14 @@ export interface ActionDefinition<S = undefined, X = unknown> {
   bulkhead?: BulkheadOptions | false;
   /** Answer with this instead of the handler's error (never for invalid params). */
   fallback?: Fallback;
+  /**
+   * Marks the action as on its way out: `true`, or what to use instead (`"use v2.users.get"`).
+   * It still works; each caller (service, or node for calls from outside a service) is warned
+   * about once in the provider's log, calls are counted per caller (`broker.health().deprecated`,
+   * the `flotilla_deprecated_calls_total` metric), and the announcement marks it so
+   * `flotilla actions` shows it.
+   */
+  deprecated?: boolean | string;
 }
 
 /** One event handler of a service. `S` is its payload schema; `X` as for actions. */
@@ -235,13 +261,27 @@ export interface EventDefinition<S = undefined, X = unknown> {
    * once. A message already recorded is acknowledged without running the handler.
    */
   inbox?: boolean;
+  /**
+   * Marks this handler as on its way out (`true`, or what emitters should do instead): each
+   * emitting service (or node) is warned about once, and deliveries are counted per emitter, as
+   * for a deprecated action.
+   */
+  deprecated?: boolean | string;
 }
 
 /** A dependency: a service name (`"users"`, `"v2.users"`) or a name and version. */
 export type Dependency = string | { name: string; version?: string | number };
 
-/** Typed view of the actions object: infers each action's schema from its `params`. */
-export type ActionsInput<A, X = unknown> = { [K in keyof A]: ActionDefinition<A[K], X> };
+/**
+ * Typed view of the actions object: infers each action's schema from its `params`, and checks
+ * its handler against its `returns` schema (`R`, inferred by {@link ReturnsInput}).
+ */
+export type ActionsInput<A, X = unknown, R = unknown> = {
+  [K in keyof A]: ActionDefinition<A[K], X, K extends keyof R ? R[K] : undefined>;
+};
+
+/** Infers each action's `returns` schema (kept apart from `params`, which {@link ActionsInput} infers). */
+export type ReturnsInput<R> = { [K in keyof R]: { returns?: R[K] } };
 
 /** Typed view of the events object: infers each handler's schema from its `params`. */
 export type EventsInput<E, X = unknown> = { [K in keyof E]: EventDefinition<E[K], X> };
@@ -269,6 +309,7 @@ export interface ServiceDefinition<
   AC = unknown,
   EC = unknown,
   St = Settings,
+  EM = unknown,
 > extends LifecycleHooks<St> {
   readonly name: N;
   readonly version?: V;
@@ -276,6 +317,13 @@ export interface ServiceDefinition<
   readonly dependencies?: readonly Dependency[];
   readonly actions?: AC;
   readonly events?: EC;
+  /**
+   * The events the service emits, with their payload schemas: `ctx.emit` / `broker.emit` of a
+   * declared event is type-checked (once the service is listed in `Services`), and the schemas
+   * are part of its contract (`flotilla contracts`). A declaration only: nothing is checked at
+   * run time (the handlers' own schemas validate what they receive).
+   */
+  readonly emits?: EM;
   /** Free-form data published with the service in the registry. */
   readonly metadata?: Record<string, unknown>;
   /** Periodic tasks of the service. */

@@ -1,8 +1,7 @@
 import { hostname } from "node:os";
-import type { ServiceDescriptor } from "../registry/catalog.js";
-import { compareServices, describeConflict, type ServiceConflict } from "../registry/conflicts.js";
 import { describeServices } from "../registry/descriptors.js";
 import { send, type TransitCore } from "./core.js";
+import type { Membership } from "./membership.js";
 import {
   type HeartbeatPacket,
   type InfoPacket,
@@ -10,16 +9,19 @@ import {
   type PingPacket,
   type PongPacket,
 } from "./packets.js";
+import type { RegistryLink } from "./registry-link.js";
 
-/** Internal events discovery raises on this node (`$node.connected`, ...). */
-export type InternalEmit = (event: string, payload: unknown) => void;
+export type { InternalEmit } from "./membership.js";
 
 const VERSION = "0.1.0";
 
 /**
- * Keeps the catalogue of other nodes current: announces this node (INFO) on connect, on request
- * and when its services change; sends heartbeats; drops nodes that say goodbye, whose connection
- * drops, or that stay silent past the heartbeat timeout, failing their pending calls at once.
+ * Keeps the catalogue of other nodes current. The `local` discoverer: announces this node (INFO)
+ * on connect, on request and when its services change; drops nodes that say goodbye, whose
+ * connection drops, or that stay silent past the heartbeat timeout, failing their pending calls
+ * at once. With a registry center (`registry`: etcd, ZooKeeper), the registry says who is there
+ * and no INFO or DISCOVER packets are sent; heartbeats, pings and goodbyes still travel over the
+ * transporter, since they say whether a node answers.
  */
 export class Discovery {
   #seq = 0;
@@ -30,22 +32,25 @@ export class Discovery {
   #pingTimer: NodeJS.Timeout | undefined;
   #announce: NodeJS.Immediate | undefined;
   #cpu = cpuMeter();
-  /** Conflicts already reported, so each is said once (per pair of node runs and definitions). */
-  #conflicts = new Set<string>();
 
   constructor(
     private readonly core: TransitCore,
-    private readonly emit: InternalEmit,
+    private readonly membership: Membership,
     private readonly pingNodes: boolean,
+    /** The registry center, when discovery is not over the transporter. */
+    readonly registry?: RegistryLink,
   ) {}
 
   /** Announces this node and asks the others to announce themselves; starts heartbeats. */
   async start(): Promise<void> {
     const { topics } = this.core;
-    await send(this.core, topics.all("DISCOVER"), PacketType.DISCOVER, {
-      sender: this.core.nodeID,
-    });
-    await send(this.core, topics.all("INFO"), PacketType.INFO, this.#info());
+    if (this.registry !== undefined) await this.registry.start();
+    else {
+      await send(this.core, topics.all("DISCOVER"), PacketType.DISCOVER, {
+        sender: this.core.nodeID,
+      });
+      await send(this.core, topics.all("INFO"), PacketType.INFO, this.info());
+    }
     this.#timer = setInterval(() => this.#beat(), this.core.settings.heartbeatInterval);
     this.#timer.unref();
     if (this.pingNodes) {
@@ -62,7 +67,8 @@ export class Discovery {
     this.#leaving = true;
     if (this.#announce) clearImmediate(this.#announce);
     this.#announce = undefined;
-    await send(this.core, this.core.topics.all("INFO"), PacketType.INFO, this.#info());
+    if (this.registry !== undefined) return this.registry.update();
+    await send(this.core, this.core.topics.all("INFO"), PacketType.INFO, this.info());
   }
 
   /** Asks every node to announce itself and announces this one (after a reconnect). */
@@ -72,6 +78,8 @@ export class Discovery {
     this.#offline = false;
     const grace = Date.now() + this.core.settings.heartbeatTimeout;
     for (const node of this.core.registry.remote.nodes.values()) node.lastSeen = grace;
+    // A registry center was not cut off with the transporter: it still has this node.
+    if (this.registry !== undefined) return;
     const { topics } = this.core;
     void send(this.core, topics.all("DISCOVER"), PacketType.DISCOVER, {
       sender: this.core.nodeID,
@@ -79,19 +87,23 @@ export class Discovery {
     this.#publish(topics.all("INFO"));
   }
 
-  /** Stops timers without a word to the others. */
-  halt(): void {
-    clearInterval(this.#timer);
-    clearInterval(this.#pingTimer);
-    if (this.#announce) clearImmediate(this.#announce);
+  /** Stops timers without a word to the others; a registry entry is left to expire. */
+  async halt(): Promise<void> {
+    this.#stopTimers();
+    await this.registry?.halt();
   }
 
   /** Stops timers and says goodbye, so others drop this node at once instead of waiting. */
   async stop(): Promise<void> {
-    this.halt();
-    await send(this.core, this.core.topics.all("DISCONNECT"), PacketType.DISCONNECT, {
-      sender: this.core.nodeID,
-    });
+    this.#stopTimers();
+    const leaving = this.registry?.stop();
+    try {
+      await send(this.core, this.core.topics.all("DISCONNECT"), PacketType.DISCONNECT, {
+        sender: this.core.nodeID,
+      });
+    } finally {
+      await leaving;
+    }
   }
 
   /** This node's services changed: tell the others once, after the current burst of changes. */
@@ -99,72 +111,27 @@ export class Discovery {
     if (this.#announce) return;
     this.#announce = setImmediate(() => {
       this.#announce = undefined;
-      this.#publish(this.core.topics.all("INFO"));
+      if (this.registry !== undefined) void this.registry.update();
+      else this.#publish(this.core.topics.all("INFO"));
     });
   }
 
   onDiscover(sender: string): void {
-    this.#publish(this.core.topics.node("INFO", sender));
+    if (this.registry === undefined) this.#publish(this.core.topics.node("INFO", sender));
   }
 
   onInfo(info: InfoPacket): void {
-    const { registry } = this.core;
-    const previous = registry.remote.upsert(info, Date.now());
-    const restarted = previous !== undefined && previous.instanceID !== info.instanceID;
-    if (restarted) this.core.pending.rejectNode(info.sender, "node restarted");
-    registry.changed();
-    if (previous === undefined || restarted) {
-      this.core.logger.info(
-        { peer: info.sender, services: info.services.map((s) => s.fullName) },
-        `Node '${info.sender}' connected`,
-      );
-      this.emit("$node.connected", { nodeID: info.sender, reconnected: restarted });
-    }
-    this.emit("$services.changed", { nodeID: info.sender, local: false });
-    this.#checkConflicts(info);
-  }
-
-  /**
-   * Warns (log and `$services.conflict`) when the announcing node defines a service version
-   * differently from this node or another node: calls would behave differently by where they land.
-   */
-  #checkConflicts(info: InfoPacket): void {
-    const { registry, nodeID } = this.core;
-    const others: [string, string, ServiceDescriptor[]][] = [
-      [nodeID, this.core.instanceID, describeServices(registry)],
-    ];
-    for (const node of registry.remote.nodes.values()) {
-      if (node.id !== info.sender) others.push([node.id, node.instanceID, node.info.services]);
-    }
-    for (const mine of info.services) {
-      for (const [otherID, otherInstance, services] of others) {
-        const theirs = services.find((s) => s.fullName === mine.fullName);
-        const diff = theirs && compareServices(theirs, mine);
-        if (!diff) continue;
-        const key = JSON.stringify([mine.fullName, otherInstance, info.instanceID, diff]);
-        if (this.#conflicts.has(key)) continue;
-        if (this.#conflicts.size > 1000) this.#conflicts.clear();
-        this.#conflicts.add(key);
-        const conflict: ServiceConflict = {
-          service: mine.fullName,
-          nodeIDs: [otherID, info.sender],
-          onlyOn: { [otherID]: diff.onlyFirst, [info.sender]: diff.onlySecond },
-          schemas: diff.schemas,
-        };
-        this.core.logger.warn(
-          conflict,
-          `Service '${mine.fullName}' is defined differently on nodes '${otherID}' and '${info.sender}' (${describeConflict(conflict)})`,
-        );
-        this.emit("$services.conflict", conflict);
-      }
-    }
+    // With a registry center, what a node serves is what its entry says, not its packets.
+    if (this.registry === undefined) this.membership.join(info);
   }
 
   onHeartbeat(packet: HeartbeatPacket): void {
     const node = this.core.registry.remote.nodes.get(packet.sender);
     if (node === undefined || node.instanceID !== packet.instanceID) {
-      // A node we have not heard INFO from (it started before we could see it): ask for it.
-      this.#discover(packet.sender);
+      // A node not in the catalogue (it started before we could see it, or was judged lost):
+      // ask it for its INFO, or let the registry's entry for it join again.
+      if (this.registry !== undefined) this.registry.view.heard(packet.sender, packet.instanceID);
+      else this.#discover(packet.sender);
       return;
     }
     node.lastSeen = Date.now();
@@ -173,20 +140,15 @@ export class Discovery {
 
   /** A peer's connection went away, or it said goodbye. */
   onNodeGone(nodeID: string, unexpected: boolean): void {
-    if (!this.core.registry.remote.remove(nodeID)) return;
-    const failed = this.core.pending.rejectNode(nodeID, unexpected ? "node lost" : "node left");
-    this.core.registry.changed();
-    this.core.logger[unexpected ? "warn" : "info"](
-      { peer: nodeID, failedCalls: failed },
-      `Node '${nodeID}' ${unexpected ? "lost" : "left"}`,
-    );
-    this.emit("$node.disconnected", { nodeID, unexpected });
-    this.emit("$services.changed", { nodeID, local: false });
+    this.registry?.view.lost(nodeID, !unexpected);
+    this.membership.gone(nodeID, unexpected);
   }
 
   /** A peer's transport connection came up: ask it for its INFO right away. */
   onPeerUp(nodeID: string): void {
-    if (!this.core.registry.remote.nodes.has(nodeID)) this.#discover(nodeID);
+    if (this.core.registry.remote.nodes.has(nodeID)) return;
+    if (this.registry !== undefined) this.registry.view.heard(nodeID);
+    else this.#discover(nodeID);
   }
 
   onPing(packet: PingPacket): void {
@@ -206,6 +168,30 @@ export class Discovery {
     if (node !== undefined) node.latency = Date.now() - packet.time;
   }
 
+  /** The transporter lost its connection: stop judging other nodes by their silence. */
+  offline(): void {
+    this.#offline = true;
+  }
+
+  /** This node's announcement: the INFO body, and a registry entry's content. */
+  info(): InfoPacket {
+    this.#seq += 1;
+    return {
+      sender: this.core.nodeID,
+      instanceID: this.core.instanceID,
+      seq: this.#seq,
+      hostname: hostname(),
+      services: this.#leaving ? [] : describeServices(this.core.registry),
+      client: { type: "flotilla", version: VERSION },
+    };
+  }
+
+  #stopTimers(): void {
+    clearInterval(this.#timer);
+    clearInterval(this.#pingTimer);
+    if (this.#announce) clearImmediate(this.#announce);
+  }
+
   #beat(): void {
     const now = Date.now();
     const beat: HeartbeatPacket = {
@@ -221,11 +207,6 @@ export class Discovery {
     for (const node of [...this.core.registry.remote.nodes.values()]) {
       if (now - node.lastSeen > this.core.settings.heartbeatTimeout) this.onNodeGone(node.id, true);
     }
-  }
-
-  /** The transporter lost its connection: stop judging other nodes by their silence. */
-  offline(): void {
-    this.#offline = true;
   }
 
   #pingAll(): void {
@@ -244,21 +225,9 @@ export class Discovery {
   }
 
   #publish(topic: string): void {
-    send(this.core, topic, PacketType.INFO, this.#info()).catch((err: unknown) =>
+    send(this.core, topic, PacketType.INFO, this.info()).catch((err: unknown) =>
       this.core.logger.warn({ err }, "Could not announce this node"),
     );
-  }
-
-  #info(): InfoPacket {
-    this.#seq += 1;
-    return {
-      sender: this.core.nodeID,
-      instanceID: this.core.instanceID,
-      seq: this.#seq,
-      hostname: hostname(),
-      services: this.#leaving ? [] : describeServices(this.core.registry),
-      client: { type: "flotilla", version: VERSION },
-    };
   }
 }
 

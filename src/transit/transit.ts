@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { LocalNode, Remote } from "../broker/remote.js";
+import type { Discoverer } from "../discovery/discoverer.js";
 import {
   BrokerStoppedError,
   ConfigurationError,
@@ -19,9 +20,11 @@ import { newTraffic, type TransitCore, type TransitSettings, type TransitTraffic
 import { Discovery } from "./discovery.js";
 import { PacketGuard } from "./guard.js";
 import { Incoming } from "./incoming.js";
+import { Membership } from "./membership.js";
 import { Outgoing } from "./outgoing.js";
 import { type Packet, PacketType } from "./packets.js";
 import { PendingRequests } from "./pending.js";
+import { RegistryLink } from "./registry-link.js";
 import { Topics } from "./topics.js";
 
 /** What transit needs from its broker. */
@@ -47,6 +50,10 @@ export interface TransitOptions {
   circuitBreaker: BreakerOptions | false | undefined;
   /** Proof of membership of the cluster, when the node has a secret (`src/security/`). */
   auth?: ClusterAuth | undefined;
+  /** A registry center (etcd, ZooKeeper); `undefined`: discovery over the transporter. */
+  discoverer?: Discoverer | undefined;
+  /** How long `connect()` waits for an unreachable registry center, in ms (0: forever). */
+  registryTimeout?: number | undefined;
 }
 
 /**
@@ -95,7 +102,21 @@ export class Transit implements Remote {
     this.#guard = new PacketGuard(this.core);
     const emitInternal = (event: string, payload: unknown) =>
       deps.local.emitInternal(event, payload);
-    this.discovery = new Discovery(this.core, emitInternal, options.strategy.needsLatency === true);
+    const membership = new Membership(this.core, emitInternal);
+    const registry =
+      options.discoverer === undefined
+        ? undefined
+        : new RegistryLink(this.core, membership, options.discoverer, {
+            namespace: deps.namespace,
+            announcement: () => this.discovery.info(),
+            startTimeout: options.registryTimeout ?? 30_000,
+          });
+    this.discovery = new Discovery(
+      this.core,
+      membership,
+      options.strategy.needsLatency === true,
+      registry,
+    );
     this.#incoming = new Incoming(this.core, deps.local);
     this.breakers =
       options.circuitBreaker === false
@@ -129,6 +150,7 @@ export class Transit implements Remote {
       logger: this.core.logger,
       maxPacketSize: this.core.settings.maxPacketSize,
       ...(this.#auth === undefined ? {} : { auth: this.#auth }),
+      ...(this.discovery.registry === undefined ? {} : { peersFromDiscoverer: true }),
       onMessage: (topic, data, from) => this.#onMessage(topic, data, from),
       onPeerDown: (peer) => this.discovery.onNodeGone(peer, true),
       // Peers that come up before this node has subscribed are greeted once it has.
@@ -255,7 +277,7 @@ export class Transit implements Remote {
    * nodes must notice by themselves (lost connection or missed heartbeats).
    */
   async crash(): Promise<void> {
-    this.discovery.halt();
+    await this.discovery.halt();
     this.connected = false;
     this.core.pending.rejectAll(
       (action) => new BrokerStoppedError(this.core.nodeID, { data: { action } }),

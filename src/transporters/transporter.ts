@@ -71,6 +71,12 @@ export interface TransporterContext {
   readonly onPeerDown?: (nodeID: string) => void;
   /** The connection to the server was lost (`false`) or is back (`true`). */
   readonly onConnection?: (connected: boolean) => void;
+  /**
+   * A discoverer other than the transporter (a registry center such as etcd) tells where peers
+   * are, through `addPeer`: a transporter that finds peers by itself may leave its own ways off
+   * by default (tcp://: no rendezvous directory). Default false.
+   */
+  readonly peersFromDiscoverer?: boolean;
 }
 
 /**
@@ -95,6 +101,30 @@ export interface Transporter {
    * only transporters with connections per peer (`tcp://`) have it; the peer may come back.
    */
   dropPeer?(nodeID: string): void;
+  /**
+   * Where peers reach this node, e.g. `"10.0.0.5:4000"`, for a discoverer to publish beside the
+   * node's services; `undefined` before `connect` or when the transporter needs no address (it
+   * meets peers through a server). Optional: only transporters that dial peers (`tcp://`).
+   */
+  advertise?(): string | undefined;
+  /**
+   * A discoverer says `nodeID` listens at `address` (what its `advertise()` gave): connect to it,
+   * and keep trying (with backoff) while the discoverer lists it. Called again on every change;
+   * repeated calls with the same address are cheap. Throws a `ConfigurationError` for an
+   * address it cannot dial.
+   */
+  addPeer?(nodeID: string, address: string): void;
+  /**
+   * Whether a session with `nodeID` is open, so a publish reaches it. Optional: only
+   * transporters with a connection per peer (`tcp://`) have it; through a server, every
+   * subscribed node is reached.
+   */
+  hasPeer?(nodeID: string): boolean;
+  /**
+   * The discoverer no longer lists `nodeID`: stop dialing it. A session that is open stays open
+   * until the peer closes it (the discoverer may be wrong; transit decides who is gone).
+   */
+  removePeer?(nodeID: string): void;
   /**
    * Receives messages published to `topic`. With `group` (only when `capabilities.balancing`;
    * ignored otherwise), each message goes to one subscriber of the group. Resolves once peers

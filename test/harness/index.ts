@@ -9,8 +9,8 @@
  *   {@link SHARED}) that is down fails the test with the exact command that starts it, in CI and
  *   everywhere else. No test skips because a server is unreachable.
  * - {@link PrivateServer}: a nats-server (optionally with JetStream), redis-server (optionally
- *   persisting every write) or RabbitMQ node on free ports in its own temporary directory, to
- *   kill, stop and restart without touching the shared servers.
+ *   persisting every write), RabbitMQ node, ZooKeeper or etcd member on free ports in its own
+ *   temporary directory, to kill, stop and restart without touching the shared servers.
  * - {@link freePort}, {@link reachable}, {@link runWithout} (a script where a package is
  *   missing), {@link ScopedTransporter} (a transporter under a private topic prefix).
  *

@@ -98,6 +98,12 @@ describe("the import rules of docs/architecture.md", () => {
     expect(crossings(graph, "service", ["broker", "transit", "registry", "events"])).toEqual([]);
   });
 
+  it("keeps the discoverers (registry centers) below the broker and the wire", () => {
+    expect(
+      crossings(graph, "discovery", ["broker", "transit", "transporters", "events", "service"]),
+    ).toEqual([]);
+  });
+
   it("keeps the data layer beside the broker: it publishes through a callback, never through transit", () => {
     expect(
       crossings(graph, "data", ["broker", "transit", "events", "registry", "transporters"]),

@@ -107,6 +107,7 @@ export function registerCollectors(
   );
   registerOutbox(gauge, counter, host);
   registerTraffic(counter, host, traffic);
+  registerDeprecated(counter, host);
 }
 
 type Reader = (add: (labels: Record<string, string>, value: number) => void) => void;
@@ -150,6 +151,39 @@ function registerOutbox(gauge: Register, counter: Register, host: MetricsHost): 
     "Whether a service's database answered its last probe (1) or not (0).",
     ["service"],
     each((db) => (db.ok ? 1 : 0)),
+  );
+}
+
+/**
+ * Calls of this node's deprecated actions and deliveries to its deprecated event handlers, per
+ * caller (a service, or a node for calls from outside any), from `broker.health().deprecated`:
+ * who still has to move before the member can go.
+ */
+function registerDeprecated(counter: Register, host: MetricsHost): void {
+  const per = (kind: "action" | "event"): Reader => {
+    return (add) => {
+      const totals = new Map<string, { name: string; caller: string; calls: number }>();
+      for (const use of host.health().deprecated) {
+        if (use.kind !== kind) continue;
+        const key = `${use.name}\u0000${use.caller}`;
+        const total = totals.get(key) ?? { name: use.name, caller: use.caller, calls: 0 };
+        total.calls += use.calls;
+        totals.set(key, total);
+      }
+      for (const { name, caller, calls } of totals.values()) add({ [kind]: name, caller }, calls);
+    };
+  };
+  counter(
+    "deprecated_calls_total",
+    "Calls of this node's deprecated actions, by action and caller (the calling service, or the node for calls made outside any service).",
+    ["action", "caller"],
+    per("action"),
+  );
+  counter(
+    "deprecated_events_total",
+    "Deliveries to this node's deprecated event handlers, by event and emitter (the emitting service, or its node).",
+    ["event", "caller"],
+    per("event"),
   );
 }
 

@@ -81,7 +81,7 @@ export class DurableConsumer {
     try {
       // Per consumer (global=false): this member holds at most `concurrency` unacked messages.
       await ch.prefetch(Math.max(1, Math.min(65_535, this.concurrency)), false);
-      await ch.assertQueue(queue, { durable: true });
+      await ch.assertQueue(queue, link.names.queueOptions);
       await ch.bindQueue(queue, link.names.events, this.stream);
       const reply = await ch.consume(queue, (msg) => this.#deliver(member, msg), { noAck: false });
       member.tag = reply.consumerTag;

@@ -49,7 +49,7 @@ export class DurableLink {
     try {
       await ch.assertExchange(names.events, "direct", { durable: true });
       await ch.assertExchange(names.retry, "headers", { durable: true });
-      await ch.assertQueue(names.deadLetters, { durable: true });
+      await ch.assertQueue(names.deadLetters, names.queueOptions);
     } catch (err) {
       await ch.close().catch(() => undefined);
       throw err;
@@ -142,7 +142,7 @@ export class DurableLink {
   async groupQueue(stream: string, group: string): Promise<string> {
     const queue = this.names.group(stream, group);
     await this.declare(async (ch) => {
-      await ch.assertQueue(queue, { durable: true });
+      await ch.assertQueue(queue, this.names.queueOptions);
       await ch.bindQueue(queue, this.names.events, stream);
     });
     return queue;

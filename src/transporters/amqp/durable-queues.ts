@@ -2,8 +2,9 @@
 // of queues and exchanges can be read (and tested) in one place. See docs/durable-amqp.md.
 import { createHash } from "node:crypto";
 import type { ConsumeMessage, GetMessage, Options } from "amqplib";
+import { ConfigurationError } from "../../errors/index.js";
 import type { DeadLetter, DeadLetterInfo } from "../durable.js";
-import { MAX_NAME_BYTES } from "./options.js";
+import { MAX_NAME_BYTES, type QueueType } from "./options.js";
 
 /** Headers Flotilla sets on durable messages. */
 export const HEADER = {
@@ -36,6 +37,12 @@ export interface DurableNames {
   group(stream: string, group: string): string;
   /** The queue holding retry copies for `bucket` ms before they dead-letter back to their group. */
   delay(bucket: number): string;
+  /**
+   * How group queues and the dead-letter queue are declared (durable, of the transporter's
+   * `queueType`): every declaration of one of them must pass exactly these, since RabbitMQ refuses
+   * to declare an existing queue with other arguments.
+   */
+  readonly queueOptions: Options.AssertQueue;
 }
 
 /**
@@ -49,17 +56,61 @@ export interface DurableNames {
  * const names = durableNames("flotilla", "shop");
  * names.group("orders.placed", "email"); // "flotilla:durable:shop:orders.placed:email"
  * names.delay(1024); // "flotilla:durable:shop:retry-1024ms"
+ * durableNames("flotilla", "shop", "quorum").queueOptions.arguments; // { "x-queue-type": "quorum" }
  * ```
  */
-export function durableNames(exchange: string, namespace: string): DurableNames {
+export function durableNames(
+  exchange: string,
+  namespace: string,
+  queueType: QueueType = "classic",
+): DurableNames {
   const base = `${exchange}:durable:${escapePart(namespace || "default")}`;
   return {
+    queueOptions: durableQueueOptions(queueType),
     events: fitName(base),
     retry: fitName(`${base}:retry`),
     deadLetters: fitName(`${base}:dead-letters`),
     group: (stream, group) => fitName(`${base}:${escapePart(stream)}:${escapePart(group)}`),
     delay: (bucket) => fitName(`${base}:retry-${bucket}ms`),
   };
+}
+
+/**
+ * The declaration of a durable queue of `queueType`. A classic queue is declared without
+ * `x-queue-type` (as before the option existed), so queues made by earlier versions still match.
+ */
+export function durableQueueOptions(queueType: QueueType): Options.AssertQueue {
+  return queueType === "classic"
+    ? { durable: true }
+    : { durable: true, arguments: { "x-queue-type": queueType } };
+}
+
+/** RabbitMQ's refusal to declare a queue that exists with another `x-queue-type`. */
+const TYPE_MISMATCH = /inequivalent arg 'x-queue-type' for queue '((?:[^']|'(?! in vhost))*)'/;
+
+/**
+ * Turns RabbitMQ's refusal to redeclare an existing queue with another type (a 406
+ * PRECONDITION_FAILED naming `x-queue-type`) into a `ConfigurationError` that says what to do;
+ * any other error comes back as it is. Switching a queue's type means moving its messages: no
+ * client can do that by declaring it again.
+ *
+ * @example
+ * ```ts
+ * await ch.assertQueue(queue, names.queueOptions).catch((err) => {
+ *   throw queueTypeMismatch(err, "quorum");
+ * });
+ * ```
+ */
+export function queueTypeMismatch(err: unknown, queueType: QueueType): unknown {
+  const text = err instanceof Error ? err.message : String(err);
+  const queue = TYPE_MISMATCH.exec(text)?.[1];
+  if (queue === undefined) return err;
+  return new ConfigurationError(
+    `RabbitMQ queue '${queue}' exists with another type than queueType=${queueType}: a queue keeps the type it was made with. ` +
+      "Drain and delete it (and the other durable queues of the namespace) to switch, or use a fresh namespace, or keep its type.",
+    "INVALID_TRANSPORTER_URL",
+    { cause: err, data: { queue, queueType } },
+  );
 }
 
 /** Longest delay a retry waits (RabbitMQ's TTL limit is 2^32-1 ms; this is ~24.8 days). */

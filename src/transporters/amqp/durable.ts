@@ -1,4 +1,5 @@
 import type { Channel, GetMessage } from "amqplib";
+import { ConfigurationError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
 import type {
   DeadLetter,
@@ -14,9 +15,10 @@ import {
   type DurableNames,
   durableNames,
   durableProperties,
+  queueTypeMismatch,
   readDeadLetter,
 } from "./durable-queues.js";
-import { MAX_NAME_BYTES } from "./options.js";
+import { MAX_NAME_BYTES, type QueueType } from "./options.js";
 import type { AmqpSession } from "./session.js";
 
 /** What durable streams need of their transporter. */
@@ -26,11 +28,32 @@ export interface DurableHost {
   logger(): Logger | undefined;
 }
 
+/** Settings of durable streams beyond their names. */
+export interface AmqpDurableOptions {
+  /** How long a publish waits for RabbitMQ's confirm, in ms. Default {@link CONFIRM_TIMEOUT}. */
+  confirmTimeout?: number;
+  /** The type of the group and dead-letter queues (the transporter's `queueType`). Default `classic`. */
+  queueType?: QueueType;
+}
+
 /** A dead letter taken (unacked) from the dead-letter queue while it is scanned. */
 interface Held {
   readonly msg: GetMessage;
   readonly letter: DeadLetter;
 }
+
+/** One scan of the dead-letter queue: its channel, and what it found there and removed. */
+interface Scan {
+  readonly link: DurableLink;
+  readonly ch: Channel;
+  /** Dead letters in the queue when the scan began. */
+  ready: number;
+  /** Dead letters the scan removed (acked) for good. */
+  acked: number;
+}
+
+/** How long a scan waits, at most, for the dead letters it held to be back in the queue. */
+const RETURN_WAIT = 2_000;
 
 /**
  * Durable events on RabbitMQ (see docs/durable-amqp.md): events go to a durable direct exchange of
@@ -59,13 +82,18 @@ export class AmqpDurableStreams implements DurableStreams {
   /** Dead-letter scans of this process, one at a time (a scan holds the letters it has read). */
   #scanning: Promise<unknown> = Promise.resolve();
 
+  readonly queueType: QueueType;
+  private readonly confirmTimeout: number;
+
   constructor(
     private readonly host: DurableHost,
     exchange: string,
     readonly namespace: string,
-    private readonly confirmTimeout = CONFIRM_TIMEOUT,
+    { confirmTimeout = CONFIRM_TIMEOUT, queueType = "classic" }: AmqpDurableOptions = {},
   ) {
-    this.names = durableNames(exchange, namespace);
+    this.queueType = queueType;
+    this.confirmTimeout = confirmTimeout;
+    this.names = durableNames(exchange, namespace, queueType);
   }
 
   /**
@@ -101,6 +129,9 @@ export class AmqpDurableStreams implements DurableStreams {
       } catch (cause) {
         if (!session.closed) {
           this.#consumers.delete(consumer);
+          // A queue of another type than asked for: say so, with the way out.
+          const mismatch = queueTypeMismatch(cause, this.queueType);
+          if (mismatch instanceof ConfigurationError) throw mismatch;
           // Not the connection: a declaration the server will not take (INTERNAL_ERROR).
           throw new Error(
             `RabbitMQ refused the durable consumer of '${stream}' for group '${group}': ${text(cause)}`,
@@ -120,9 +151,7 @@ export class AmqpDurableStreams implements DurableStreams {
 
   /** The dead letters of the namespace, oldest first; read and put back, none is lost. */
   listDeadLetters(): Promise<DeadLetter[]> {
-    return this.#scan(async (_link, ch) =>
-      (await this.#take(ch, () => false)).map((h) => h.letter),
-    );
+    return this.#scan(async (scan) => (await this.#take(scan, () => false)).map((h) => h.letter));
   }
 
   /**
@@ -131,13 +160,15 @@ export class AmqpDurableStreams implements DurableStreams {
    * `false` when there is no such dead letter.
    */
   replayDeadLetter(id: string): Promise<boolean> {
-    return this.#scan(async (link, ch) => {
-      const held = await this.#take(ch, (letter) => letter.id === id);
+    return this.#scan(async (scan) => {
+      const { link, ch } = scan;
+      const held = await this.#take(scan, (letter) => letter.id === id);
       const hit = held.find((h) => h.letter.id === id);
       if (hit === undefined) return false;
       const queue = await link.groupQueue(hit.letter.stream, hit.letter.info.group);
       await link.publish("", queue, hit.msg.content, durableProperties(id));
       ch.ack(hit.msg);
+      scan.acked += 1;
       return true;
     });
   }
@@ -168,7 +199,12 @@ export class AmqpDurableStreams implements DurableStreams {
   #link(session: AmqpSession): Promise<DurableLink> {
     let link = this.#links.get(session);
     if (link === undefined) {
-      const opening = DurableLink.open(session, this.names, this.confirmTimeout);
+      // The dead-letter queue is declared here: one of another type is refused.
+      const opening = DurableLink.open(session, this.names, this.confirmTimeout).catch(
+        (err: unknown) => {
+          throw queueTypeMismatch(err, this.queueType);
+        },
+      );
       link = opening;
       this.#links.set(session, opening);
       // A failed open is tried again by the next caller.
@@ -207,15 +243,17 @@ export class AmqpDurableStreams implements DurableStreams {
    * Runs `fn` on a channel of its own, after any other scan of this process has finished; every
    * dead letter `fn` took and did not ack goes back to the queue, in its place, at the end.
    */
-  #scan<T>(fn: (link: DurableLink, ch: Channel) => Promise<T>): Promise<T> {
+  #scan<T>(fn: (scan: Scan) => Promise<T>): Promise<T> {
     const run = this.#scanning.then(async () => {
       const link = await this.#current();
       const ch = await link.session.openChannel(false);
+      const scan: Scan = { link, ch, ready: 0, acked: 0 };
       try {
-        return await fn(link, ch);
+        return await fn(scan);
       } finally {
         try {
           ch.nackAll(true);
+          await this.#returned(scan);
         } catch {
           // The channel is gone: RabbitMQ requeued what it held.
         }
@@ -230,8 +268,10 @@ export class AmqpDurableStreams implements DurableStreams {
    * Takes (unacked) the dead letters that are in the queue now, oldest first, until `stop`
    * accepts one. Ones dead-lettered meanwhile are left for the next scan.
    */
-  async #take(ch: Channel, stop: (letter: DeadLetter) => boolean): Promise<Held[]> {
-    const { messageCount } = await ch.assertQueue(this.names.deadLetters, { durable: true });
+  async #take(scan: Scan, stop: (letter: DeadLetter) => boolean): Promise<Held[]> {
+    const { ch } = scan;
+    const { messageCount } = await ch.assertQueue(this.names.deadLetters, this.names.queueOptions);
+    scan.ready = messageCount;
     const held: Held[] = [];
     for (let i = 0; i < messageCount; i++) {
       const msg = await ch.get(this.names.deadLetters, { noAck: false });
@@ -241,6 +281,22 @@ export class AmqpDurableStreams implements DurableStreams {
       if (stop(letter)) break;
     }
     return held;
+  }
+
+  /**
+   * Waits until the dead letters a scan held are back in the queue. A quorum queue applies the
+   * return through its Raft log, after the channel's nack: a scan right after this one (a replay
+   * after a list) could otherwise find the queue without them. A classic queue has them back
+   * at once, and one look confirms it. Bounded: another process's scan may hold some meanwhile.
+   */
+  async #returned({ ch, ready, acked }: Scan): Promise<void> {
+    const expected = ready - acked;
+    const deadline = Date.now() + RETURN_WAIT;
+    while (expected > 0 && Date.now() < deadline) {
+      const { messageCount } = await ch.checkQueue(this.names.deadLetters);
+      if (messageCount >= expected) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 }
 

@@ -36,7 +36,21 @@ export interface AmqpOptions {
   reconnectDelay?: { min: number; max: number };
   /** With `amqps`: PEM files of the CA (default: the system CAs), and a client certificate and key. */
   tls?: TlsFiles;
+  /**
+   * The type of the queues durable events keep their messages in (each group's queue and the
+   * namespace's dead-letter queue): `classic` (default) or `quorum` (`?queueType=quorum`), which
+   * RabbitMQ replicates over a majority of a cluster's nodes, so one node that dies neither loses
+   * nor holds back a durable event. Works on one node too. A queue keeps the type it was made
+   * with: asking for another one fails with `INVALID_TRANSPORTER_URL` (see docs/clusters.md).
+   * Delay queues (retries waiting out their backoff) stay classic.
+   */
+  queueType?: QueueType;
 }
+
+/** How RabbitMQ keeps a durable queue: on one node (`classic`), or replicated by Raft (`quorum`). */
+export type QueueType = "classic" | "quorum";
+
+const QUEUE_TYPES: readonly QueueType[] = ["classic", "quorum"];
 
 /** {@link AmqpOptions} with every default filled in. */
 export type ResolvedAmqpOptions = Required<AmqpOptions>;
@@ -49,6 +63,7 @@ const QUERY_KEYS = [
   "frameMax",
   "connectTimeout",
   "hosts",
+  "queueType",
   ...TLS_FILE_KEYS,
 ];
 
@@ -77,11 +92,15 @@ export function resolveAmqpOptions(options: AmqpOptions = {}): ResolvedAmqpOptio
     connectTimeout: options.connectTimeout ?? 5000,
     reconnectDelay: options.reconnectDelay ?? { min: 100, max: 2000 },
     tls: options.tls ?? {},
+    queueType: options.queueType ?? "classic",
   };
   integer("prefetch", resolved.prefetch, 0, 65_535);
   integer("heartbeat", resolved.heartbeat, 0, 65_535);
   integer("frameMax", resolved.frameMax, 4096, 2 ** 31 - 1);
   integer("connectTimeout", resolved.connectTimeout, 1, 2 ** 31 - 1);
+  if (!QUEUE_TYPES.includes(resolved.queueType)) {
+    throw invalid(`queueType must be ${QUEUE_TYPES.join(" or ")}, got '${resolved.queueType}'`);
+  }
   const { exchange } = resolved;
   if (exchange === "" || Buffer.byteLength(exchange) > MAX_NAME_BYTES || /^amq\./.test(exchange)) {
     // "amq." names are reserved by RabbitMQ: declaring one fails with ACCESS_REFUSED.
@@ -92,7 +111,8 @@ export function resolveAmqpOptions(options: AmqpOptions = {}): ResolvedAmqpOptio
 
 /**
  * Reads an `amqp://user:pass@host:port/vhost?prefetch=64&exchange=flotilla&heartbeat=10` URL (several
- * hosts arrive in the `hosts` parameter, see `parseTransporterUrl`). Unknown parameters are an
+ * hosts, `amqp://a:5672,b:5672`, arrive in the `hosts` parameter, see `parseTransporterUrl`; they
+ * are tried in turn), with `queueType=quorum` for durable events on a cluster. Unknown parameters are an
  * error, so a typo does not silently fall back to a default.
  *
  * @example
@@ -124,6 +144,9 @@ export function parseAmqpUrl(url: URL): AmqpOptions {
   }
   const exchange = q.get("exchange");
   if (exchange !== null) options.exchange = exchange;
+  // Checked by resolveAmqpOptions, like every other value.
+  const queueType = q.get("queueType");
+  if (queueType !== null) options.queueType = queueType as QueueType;
   for (const key of ["prefetch", "heartbeat", "frameMax", "connectTimeout"] as const) {
     const value = q.get(key);
     if (value !== null) options[key] = Number(value);

@@ -190,7 +190,9 @@ export class AmqpTransporter implements Transporter {
     let streams = this.#durable.get(namespace);
     if (streams === undefined) {
       const host = { session: () => this.#session, logger: () => this.#run?.logger };
-      streams = new AmqpDurableStreams(host, this.options.exchange, namespace);
+      streams = new AmqpDurableStreams(host, this.options.exchange, namespace, {
+        queueType: this.options.queueType,
+      });
       this.#durable.set(namespace, streams);
     }
     return streams;

@@ -1,6 +1,6 @@
 import type { JsMsg, StoredMsg, StreamConfig } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
-import { PacketTooLargeError } from "../../errors/index.js";
+import { ConfigurationError, PacketTooLargeError } from "../../errors/index.js";
 import type { Logger } from "../../observability/logger.js";
 import type {
   DeadLetter,
@@ -24,6 +24,7 @@ import {
   apiCode,
   type JetStreamLink,
   openJetStream,
+  REPLICAS_NOT_SUPPORTED,
   type ResolvedJetStreamOptions,
   STREAM_NOT_FOUND,
   unavailable,
@@ -224,8 +225,14 @@ export class NatsDurableStreams implements DurableStreams {
     const { StorageType, RetentionPolicy } = link.mod;
     // The server refuses a duplicate window longer than the stream's max_age.
     const duplicates = Math.min(DUPLICATE_WINDOW, this.host.options.maxAge) * 1_000_000;
-    const common = { storage: StorageType.File, duplicate_window: duplicates };
-    await ensureStream(link, {
+    const common = {
+      storage: StorageType.File,
+      duplicate_window: duplicates,
+      // On a cluster, the copies a stream (and its consumers, which follow it) keeps on as many
+      // servers: with 3, one server can die without losing or stalling a durable event.
+      num_replicas: this.host.options.replicas,
+    };
+    await ensureStream(link, this.host.logger, {
       ...common,
       name: this.names.stream,
       subjects: [this.names.streamSubjects],
@@ -235,7 +242,7 @@ export class NatsDurableStreams implements DurableStreams {
       retention: RetentionPolicy.Interest,
       max_age: this.host.options.maxAge * 1_000_000,
     });
-    await ensureStream(link, {
+    await ensureStream(link, this.host.logger, {
       ...common,
       name: this.names.deadLetterStream,
       subjects: [this.names.deadLetterSubject],
@@ -245,11 +252,26 @@ export class NatsDurableStreams implements DurableStreams {
   }
 }
 
-/** Adds a stream unless it exists; an existing one is used as it is (an operator may have tuned it). */
-async function ensureStream(link: JetStreamLink, config: Partial<StreamConfig>): Promise<void> {
+/**
+ * Adds a stream unless it exists; an existing one is used as it is (an operator may have tuned
+ * it), with a warning when it keeps fewer or more copies than `replicas` asks for.
+ */
+async function ensureStream(
+  link: JetStreamLink,
+  logger: Logger,
+  config: Partial<StreamConfig>,
+): Promise<void> {
   const name = config.name ?? "";
+  const wanted = config.num_replicas ?? 1;
   try {
-    await link.jsm.streams.info(name);
+    const { config: existing } = await link.jsm.streams.info(name);
+    if ((existing.num_replicas || 1) !== wanted) {
+      const fields = { stream: name, replicas: existing.num_replicas, wanted };
+      logger.warn(
+        fields,
+        "Durable stream keeps another number of replicas than asked; left as it is",
+      );
+    }
     return;
   } catch (err) {
     if (apiCode(err) !== STREAM_NOT_FOUND) throw unavailable(`could not look up '${name}'`, err);
@@ -259,6 +281,13 @@ async function ensureStream(link: JetStreamLink, config: Partial<StreamConfig>):
   } catch (err) {
     // Made meanwhile by another node (with a config that differs in some default): use it.
     if (apiCode(err) === 10058) return;
+    if (apiCode(err) === REPLICAS_NOT_SUPPORTED) {
+      throw new ConfigurationError(
+        `Option 'replicas=${wanted}' needs a JetStream cluster; this NATS server runs JetStream on its own. Use replicas=1 (the default).`,
+        "INVALID_TRANSPORTER_URL",
+        { cause: err, data: { replicas: wanted } },
+      );
+    }
     throw unavailable(`could not create stream '${name}'`, err);
   }
 }

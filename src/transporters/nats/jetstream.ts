@@ -36,6 +36,15 @@ export interface JetStreamOptions {
    * Default 7 days.
    */
   maxAge?: number;
+  /**
+   * Copies of each durable-event stream (and of its consumers) kept on a JetStream cluster, 1 to
+   * 5. Default 1. On a cluster, use 3 (`?replicas=3`): a stream with one copy lives on one
+   * server, and its events are out of reach (or lost, with that server's disk) while that server
+   * is down. Applies when the streams are made; an existing stream keeps the copies it has (a
+   * warning says so), since changing them is an operator's decision (`nats stream edit`). A
+   * single server refuses more than 1 with `INVALID_TRANSPORTER_URL`.
+   */
+  replicas?: number;
 }
 
 export type ResolvedJetStreamOptions = Required<JetStreamOptions>;
@@ -46,17 +55,26 @@ export type ResolvedJetStreamOptions = Required<JetStreamOptions>;
  * @example
  * ```ts
  * const [nats, jetstream] = splitJetStreamOptions({ servers: ["127.0.0.1:4222"], ackWait: 2000 });
- * // nats: { servers: [...] }; jetstream: { ackWait: 2000, publishTimeout: 5000, maxAge: 604800000 }
+ * // nats: { servers: [...] }; jetstream: { ackWait: 2000, publishTimeout: 5000, maxAge: 604800000, replicas: 1 }
  * ```
  */
 export function splitJetStreamOptions<T extends JetStreamOptions>(
   options: T,
 ): [Omit<T, keyof JetStreamOptions>, ResolvedJetStreamOptions] {
-  const { ackWait, publishTimeout, maxAge, ...rest } = options;
+  const { ackWait, publishTimeout, maxAge, replicas, ...rest } = options;
+  // JetStream keeps 1 to 5 copies; anything else would only fail later, at the first durable emit.
+  if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 5)) {
+    throw new ConfigurationError(
+      `Option 'replicas' must be an integer from 1 to 5, got '${replicas}'.`,
+      "INVALID_TRANSPORTER_URL",
+      { data: { replicas } },
+    );
+  }
   const resolved = {
     ackWait: ackWait ?? 30_000,
     publishTimeout: publishTimeout ?? 5000,
     maxAge: maxAge ?? 7 * 24 * 60 * 60 * 1000,
+    replicas: replicas ?? 1,
   };
   return [rest, resolved];
 }
@@ -125,6 +143,8 @@ export function apiCode(err: unknown): number | undefined {
 export const STREAM_NOT_FOUND = 10059;
 export const CONSUMER_NOT_FOUND = 10014;
 export const NO_MESSAGE_FOUND = 10037;
+/** A single server (JetStream not clustered) was asked for a stream with more than one copy. */
+export const REPLICAS_NOT_SUPPORTED = 10074;
 
 /**
  * The server did not answer a JetStream request, or refused it (gone, timed out, a stream

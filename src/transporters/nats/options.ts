@@ -40,6 +40,7 @@ const numbers = [
   "ackWait",
   "publishTimeout",
   "maxAge",
+  "replicas",
   "reconnectWait",
   "reconnectJitter",
   "pingInterval",

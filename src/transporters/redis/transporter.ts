@@ -4,7 +4,7 @@ import { optionalDependency } from "../../util/optional.js";
 import type { DurableStreams } from "../durable.js";
 import { connectFailed, notConnected, publishFailed } from "../errors.js";
 import type { Transporter, TransporterCapabilities, TransporterContext } from "../transporter.js";
-import { clientOptions, type RedisTransporterOptions } from "./options.js";
+import { clientOptions, type RedisTransporterOptions, serverName } from "./options.js";
 import { RedisStreams } from "./streams.js";
 
 type RedisModule = Pick<typeof import("ioredis"), "Redis">;
@@ -42,7 +42,8 @@ interface Run {
  * channel gets each message (capabilities: not balancing, not durable, not peer-aware). Both
  * connections reconnect for ever with backoff; the subscriber subscribes again before the node
  * hears `onConnection(true)`. While either is down, `publish` fails at once with the retryable
- * `TRANSPORTER_NOT_CONNECTED`: nothing waits in an offline queue.
+ * `TRANSPORTER_NOT_CONNECTED`: nothing waits in an offline queue. With `sentinel` set, every
+ * connection (these two and those of durable events) finds the master through Redis Sentinel.
  *
  * @example
  * ```ts
@@ -97,7 +98,7 @@ export class RedisTransporter implements Transporter {
       this.#end();
       run.pub.disconnect();
       run.sub.disconnect();
-      const where = `${o.host}:${o.port}`;
+      const where = serverName(this.options);
       throw connectFailed(`Redis at ${where}`, cause, { server: where });
     }
     run.started = true;

@@ -1,4 +1,4 @@
-import { tmpdir } from "node:os";
+import { networkInterfaces, tmpdir } from "node:os";
 import path from "node:path";
 import { ConfigurationError } from "../../errors/index.js";
 import { readTlsFiles } from "../tls.js";
@@ -16,7 +16,17 @@ export interface TcpOptions {
   host?: string;
   /** Port to listen on. Default `0`: an ephemeral port, published through discovery. */
   port?: number;
-  /** Local rendezvous directory discovery. Default `true`. */
+  /**
+   * Where other nodes dial this one, as a registry discoverer (etcd, ZooKeeper) publishes it:
+   * a host (`"10.0.0.5"`, `"node-a.internal"`) or `host:port` when a port mapping stands between.
+   * Default: the listening `host`; when that is every interface (`0.0.0.0`, `::`), this machine's
+   * first non-internal IPv4 address (`127.0.0.1` when it has none).
+   */
+  advertise?: string;
+  /**
+   * Local rendezvous directory discovery. Default `true`, or `false` when a registry
+   * discoverer (the broker's `discovery` option) gives peers' addresses.
+   */
   rendezvous?: boolean;
   /**
    * Root of the rendezvous directory; nodes meet in `<dir>/<namespace or "default">`.
@@ -77,6 +87,8 @@ export interface TcpTls {
 export interface ResolvedTcpOptions {
   host: string;
   port: number;
+  /** Where others dial this node, once its port is known (see {@link advertisedAddress}). */
+  advertise: string | undefined;
   /** The directory itself (namespace included), or `undefined` when rendezvous is off. */
   dir: string | undefined;
   udp: { address: string; port: number; interval: number } | undefined;
@@ -102,7 +114,7 @@ const numbers = [
   "rescanInterval",
 ] as const;
 const booleans = ["rendezvous", "udp", "tls", "tlsMutual"] as const;
-const strings = ["host", "dir", "udpAddress", "tlsCert", "tlsKey", "tlsCa"] as const;
+const strings = ["host", "advertise", "dir", "udpAddress", "tlsCert", "tlsKey", "tlsCa"] as const;
 const known = [...numbers, ...booleans, ...strings, "seeds", "hosts"];
 
 function invalid(message: string): ConfigurationError {
@@ -182,19 +194,22 @@ export function parseAddress(text: string): Address {
  */
 export function resolveTcpOptions(
   options: TcpOptions,
-  context: Pick<TransporterContext, "namespace" | "maxPacketSize">,
+  context: Pick<TransporterContext, "namespace" | "maxPacketSize" | "peersFromDiscoverer">,
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedTcpOptions {
   const { namespace, maxPacketSize } = context;
   const tls = options.tls === true ? readTls(options, env) : undefined;
   const root = options.dir ?? env.FLOTILLA_TCP_DIR ?? path.join(tmpdir(), "flotilla");
+  // A registry center says where peers are: the directory is then only used when asked for.
+  const rendezvous = options.rendezvous ?? context.peersFromDiscoverer !== true;
   return {
     // Loopback unless asked: no port opens to the network by accident, and nodes on one machine
     // meet through the rendezvous directory anyway.
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 0,
+    advertise: options.advertise,
     dir:
-      options.rendezvous === false
+      rendezvous === false
         ? undefined
         : path.join(root, encodeURIComponent(namespace || "default")),
     // UDP announcements leave the machine, so they are opt-in (`?udp=true`).
@@ -233,6 +248,38 @@ function readTls(options: TcpOptions, env: NodeJS.ProcessEnv): TcpTls {
     ca: files.ca,
     mutual: options.tlsMutual === true,
   };
+}
+
+/**
+ * The `host:port` other nodes dial this node at, listening on `port`: the `advertise` option
+ * (with this port unless it names one), else the listening host, else (listening on every
+ * interface) the first non-internal IPv4 address of this machine, else `127.0.0.1`.
+ *
+ * @example
+ * ```ts
+ * advertisedAddress({ host: "0.0.0.0", advertise: undefined }, 4000); // "10.0.0.5:4000"
+ * ```
+ */
+export function advertisedAddress(
+  o: Pick<ResolvedTcpOptions, "host" | "advertise">,
+  port: number,
+): string {
+  const given = o.advertise;
+  if (given !== undefined && given !== "") {
+    const withPort = /^\[.*\]:\d+$/.test(given) || /^[^:]+:\d+$/.test(given);
+    if (withPort) return formatAddress(parseAddress(given));
+    return formatAddress({ host: given.replace(/^\[(.*)\]$/, "$1"), port });
+  }
+  if (!isWildcard(o.host)) return formatAddress({ host: o.host, port });
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i !== undefined && i.family === "IPv4" && !i.internal);
+  return formatAddress({ host: external?.address ?? "127.0.0.1", port });
+}
+
+/** `host:port`, with an IPv6 host in brackets. */
+function formatAddress({ host, port }: Address): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Whether `host` is reachable from this machine only. */

@@ -15,8 +15,10 @@ import { FRAME_OVERHEAD, MAX_TOPIC_BYTES } from "./frames.js";
 import { Mesh } from "./mesh.js";
 import {
   type Address,
+  advertisedAddress,
   isLoopback,
   isWildcard,
+  parseAddress,
   type ResolvedTcpOptions,
   resolveTcpOptions,
   type TcpOptions,
@@ -36,6 +38,11 @@ interface Run {
   readonly mesh: Mesh;
   readonly seeds: Seeds;
   readonly address: Address;
+  /** Where others dial this node (`advertise()`). */
+  readonly advertised: string;
+  /** Peers a discoverer named (`addPeer`), redialed every `rescanInterval` while not connected. */
+  readonly named: Map<string, Address>;
+  readonly redial: NodeJS.Timeout;
   rendezvous?: Rendezvous;
   udp?: UdpDiscovery;
 }
@@ -43,7 +50,7 @@ interface Run {
 /**
  * The embedded transporter: nodes talk over direct TCP connections, with no server to run.
  * Peers are found through a rendezvous directory on this machine, UDP announcements on the LAN,
- * and static seeds; see `docs/transporters.md`. Subscriptions are kept across reconnects.
+ * static seeds, and a registry discoverer (`addPeer`); see `docs/transporters.md`. Subscriptions are kept across reconnects.
  * Capabilities: peer-aware; no broker-side balancing, nothing durable.
  *
  * @example
@@ -125,7 +132,22 @@ export class TcpTransporter implements Transporter {
     server.on(o.tls === undefined ? "connection" : "secureConnection", (socket: Socket) =>
       mesh.accept(socket),
     );
-    const run: Run = { server, mesh, seeds, address: { host: o.host, port } };
+    const named = new Map<string, Address>();
+    // Rendezvous rescans find absent peers again; peers named by a discoverer are redialed here.
+    const redial = setInterval(() => {
+      for (const [nodeID, address] of named) mesh.discovered(nodeID, address);
+    }, o.rescanInterval);
+    redial.unref();
+    const advertised = advertisedAddress(o, port);
+    const run: Run = {
+      server,
+      mesh,
+      seeds,
+      address: { host: o.host, port },
+      advertised,
+      named,
+      redial,
+    };
     this.run = run;
     const found = (nodeID: string, address: Address) => mesh.discovered(nodeID, address);
     seeds.start();
@@ -159,6 +181,7 @@ export class TcpTransporter implements Transporter {
     const run = this.run;
     if (run === undefined) return;
     this.run = undefined;
+    clearInterval(run.redial);
     run.seeds.stop();
     run.udp?.stop();
     await run.rendezvous?.stop();
@@ -174,11 +197,39 @@ export class TcpTransporter implements Transporter {
     const run = this.run;
     if (run === undefined) return;
     this.run = undefined;
+    clearInterval(run.redial);
     run.seeds.stop();
     run.udp?.stop();
     run.server.close();
     await run.rendezvous?.stop(true);
     await run.mesh.close(false);
+  }
+
+  /** `host:port` where other nodes dial this one (see `TcpOptions.advertise`), once connected. */
+  advertise(): string | undefined {
+    return this.run?.advertised;
+  }
+
+  /**
+   * A discoverer found `nodeID` at `address` (`host:port`): dial it now, and again every
+   * `rescanInterval` (with backoff after failures) until a session is up, while it is listed.
+   */
+  addPeer(nodeID: string, address: string): void {
+    const run = this.run;
+    if (run === undefined || nodeID === run.mesh.nodeID) return;
+    const parsed = parseAddress(address);
+    run.named.set(nodeID, parsed);
+    run.mesh.discovered(nodeID, parsed);
+  }
+
+  /** Whether a session with `nodeID` is open. */
+  hasPeer(nodeID: string): boolean {
+    return this.run?.mesh.hasSession(nodeID) ?? false;
+  }
+
+  /** The discoverer no longer lists `nodeID`: stop redialing it (an open session stays). */
+  removePeer(nodeID: string): void {
+    this.run?.named.delete(nodeID);
   }
 
   /** Cuts the session with `nodeID`, a peer that keeps sending bad packets (see `Transporter`). */

@@ -178,7 +178,86 @@ const rabbitmq: Recipe = {
   startTimeout: 40_000,
 };
 
-export const recipes = { nats, redis, rabbitmq } satisfies Record<string, Recipe>;
+// ZooKeeper, standalone, from Debian's jars (the jar's manifest names its dependencies). A tick
+// of 500 ms allows sessions of 1 s (2 ticks) to 10 s (20 ticks), so a crashed client's session
+// expires quickly. `forceSync=no` skips the fsync of each write: a SIGKILL of the server still
+// loses nothing (the OS has the file), only a power cut would.
+const zookeeper: Recipe = {
+  prepare({ port, dir }) {
+    const config = [
+      "tickTime=500",
+      `dataDir=${join(dir, "data")}`, // a test may remove it between a kill and a start
+      `clientPort=${port}`,
+      "clientPortAddress=127.0.0.1",
+      "admin.enableServer=false",
+      "4lw.commands.whitelist=ruok,srvr",
+      "maxClientCnxns=0",
+      "forceSync=no",
+    ];
+    writeFileSync(join(dir, "zoo.cfg"), `${config.join("\n")}\n`);
+  },
+  spawn({ dir }) {
+    const jar = firstExisting(process.env.ZOOKEEPER_JAR, "/usr/share/java/zookeeper.jar");
+    if (jar === undefined) throw new Error("zookeeper.jar not found; set ZOOKEEPER_JAR");
+    // slf4j-simple prints the server's warnings, so a start that fails says why.
+    const logger = firstExisting("/usr/share/java/slf4j-simple.jar");
+    const classpath = logger === undefined ? jar : `${jar}:${logger}`;
+    const args = ["-Xmx256m", "-cp", classpath, "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"];
+    const main = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
+    const java = firstExisting(process.env.JAVA, "/usr/bin/java") ?? "java";
+    return { command: java, args: [...args, main, join(dir, "zoo.cfg")] };
+  },
+  // The port opens before the server serves: `srvr` names the mode only once it does.
+  ready: ({ port }) => fourLetterWord(port, "srvr", "Mode: standalone"),
+  url: ({ port }) => `zk://127.0.0.1:${port}`,
+  startTimeout: 30_000,
+};
+
+// etcd, a single member with its peer port on the spare one. Short raft timings, so a lease of
+// 2 s is allowed (etcd's shortest is 1.5 election timeouts) and a restart elects itself quickly.
+const etcd: Recipe = {
+  spawn({ port, spare, dir }) {
+    const client = `http://127.0.0.1:${port}`;
+    const peer = `http://127.0.0.1:${spare}`;
+    const args = [
+      ...["--name", "flotilla-test", "--data-dir", join(dir, "data")],
+      ...["--listen-client-urls", client, "--advertise-client-urls", client],
+      ...["--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer],
+      ...["--initial-cluster", `flotilla-test=${peer}`],
+      ...["--heartbeat-interval", "50", "--election-timeout", "500"],
+      ...["--logger", "zap", "--log-level", "warn"],
+    ];
+    const command = firstExisting(process.env.ETCD, "/usr/bin/etcd") ?? "etcd";
+    return { command, args };
+  },
+  // The client port opens before the member has a leader: `/health` says when it serves.
+  ready: async ({ port }) => {
+    try {
+      const reply = await fetch(`http://127.0.0.1:${port}/health`);
+      return ((await reply.json()) as { health?: unknown }).health === "true";
+    } catch {
+      return false;
+    }
+  },
+  url: ({ port }) => `etcd://127.0.0.1:${port}`,
+  startTimeout: 15_000,
+};
+
+/** Whether ZooKeeper answers the four-letter command `word` with a reply holding `expect`. */
+function fourLetterWord(port: number, word: string, expect: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    let reply = "";
+    const socket = connect(port, "127.0.0.1", () => socket.write(word));
+    socket.setTimeout(1_000, () => socket.destroy());
+    socket.on("data", (chunk) => {
+      reply += chunk.toString();
+    });
+    socket.once("error", () => resolve(false));
+    socket.once("close", () => resolve(reply.includes(expect)));
+  });
+}
+
+export const recipes = { nats, redis, rabbitmq, zookeeper, etcd } satisfies Record<string, Recipe>;
 
 /** A kind of server the harness can start privately. */
 export type PrivateServerKind = keyof typeof recipes;
