@@ -108,6 +108,7 @@ export {
   type Middleware,
 } from "./middleware/hooks.js";
 export type { ValidationOptions } from "./middleware/validation/middleware.js";
+export { startHealthServer } from "./observability/health-server.js";
 export {
   DEFAULT_REDACT,
   type Logger,

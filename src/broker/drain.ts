@@ -40,5 +40,8 @@ export async function drain({
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   if (inFlight() > 0)
-    logger.warn({ inFlight: inFlight() }, "Drain timeout passed with work still in flight");
+    logger.warn(
+      { inFlight: inFlight(), drainTimeout: timeout },
+      "Drain timeout passed with work still in flight",
+    );
 }

@@ -128,6 +128,20 @@ export const COMMANDS = {
         help: "interface of the health probes (default 0.0.0.0)",
         check: nonEmpty,
       },
+      "drain-timeout": {
+        type: "string",
+        env: "FLOTILLA_DRAIN_TIMEOUT",
+        value: "MS",
+        help: "how long a stop lets calls and handlers in flight finish (default 10000)",
+        check: duration(0),
+      },
+      "dependency-timeout": {
+        type: "string",
+        env: "FLOTILLA_DEPENDENCY_TIMEOUT",
+        value: "MS",
+        help: "how long start waits for dependencies and the registry (default 30000)",
+        check: duration(0),
+      },
     },
   },
   call: {

@@ -39,6 +39,8 @@ export async function run(parsed: Parsed, out: Output): Promise<number> {
   }
   const nodeID = o["node-id"] as string | undefined;
   const port = o["health-port"] as number | undefined;
+  const drainTimeout = o["drain-timeout"] as number | undefined;
+  const dependencyTimeout = o["dependency-timeout"] as number | undefined;
   const broker = new ServiceBroker({
     transporter: (o.transporter as string | undefined) ?? "tcp://",
     ...(o.discovery ? { discovery: o.discovery as string } : {}),
@@ -46,6 +48,8 @@ export async function run(parsed: Parsed, out: Output): Promise<number> {
     logger: cliLogger((o["log-level"] as string | undefined) ?? "info", 1),
     ...(nodeID ? { nodeID: instanceID(nodeID) } : {}),
     ...(o.serializer ? { serializer: o.serializer as "json" | "msgpack" } : {}),
+    ...(drainTimeout === undefined ? {} : { drainTimeout }),
+    ...(dependencyTimeout === undefined ? {} : { dependencyTimeout }),
     // With probes, the metrics are served next to them (unless FLOTILLA_METRICS=0 says no).
     ...(port !== undefined && !metricsRefused() ? { metrics: true } : {}),
   });

@@ -97,6 +97,24 @@ describe("flotilla in a cluster", () => {
     rmSync(own, { recursive: true, force: true });
   });
 
+  it("stops within --drain-timeout when a call in flight never ends", async () => {
+    const node = await runNode(
+      ["test/cli/fixtures/hang.ts", "--drain-timeout", "300ms"],
+      "hang",
+      env,
+    );
+    const caller = flotilla(["call", "slow.hang", "--wait", "3000", "--timeout", "60000"], { env });
+    await node.waitFor("hanging");
+    expect(await node.stop("SIGTERM")).toBe(0);
+    const warning = node
+      .output()
+      .split("\n")
+      .find((line) => line.includes("Drain timeout passed"));
+    expect(JSON.parse(warning ?? "{}")).toMatchObject({ inFlight: 1, drainTimeout: 300 });
+    // The caller hears that the node stopped, instead of waiting out its own 60 s.
+    expect((await caller).code).toBe(1);
+  });
+
   it("warns when a tcp:// seed cannot be reached", async () => {
     const port = await freePort();
     const node = await runNode(["test/cli/fixtures/math-add.ts"], "seeker", {

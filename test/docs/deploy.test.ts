@@ -201,7 +201,7 @@ let hungStop: Promise<number> | undefined;
 /**
  * How long `broker.stop()` takes, in ms of a fake clock, while an event handler never finishes:
  * the drain gives up at drainTimeout, whatever it is, and the node stops. `flotilla run` sets no
- * drainTimeout, so this is the default every pod of the manifests gets.
+ * drainTimeout unless told (`--drain-timeout`); the manifests do not, so every pod gets the default.
  */
 function hungStopMs(): Promise<number> {
   hungStop ??= (async () => {
