@@ -39,16 +39,6 @@ export type {
   TransactionScope,
 } from "./data/types.js";
 export {
-  type Discoverer,
-  type DiscovererContext,
-  type DiscovererFactory,
-  type DiscovererOptions,
-  type DiscoveryOption,
-  knownDiscoverySchemes,
-  parseDiscoveryUrl,
-  resolveDiscoverer,
-} from "./discovery/index.js";
-export {
   BadPacketError,
   BrokerStoppedError,
   type CatalogueEntry,
@@ -119,6 +109,16 @@ export type { BrokerMetrics } from "./observability/metrics/broker-metrics.js";
 export type { MetricsOptions } from "./observability/metrics/options.js";
 export type { TraceExporterName, TracingOptions } from "./observability/tracing/options.js";
 export type { DeprecatedUse } from "./registry/deprecations.js";
+export {
+  type Discoverer,
+  type DiscovererContext,
+  type DiscovererFactory,
+  type DiscovererOptions,
+  type DiscoveryOption,
+  knownDiscoverySchemes,
+  parseDiscoveryUrl,
+  resolveDiscoverer,
+} from "./registry/discoverers/index.js";
 export type { ActionHandler, EventHandler, LocalAction, LocalListener } from "./registry/local.js";
 export type {
   Candidate,

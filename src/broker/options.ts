@@ -1,6 +1,5 @@
 import type { BrokerDatabaseOptions } from "../data/config.js";
 import type { DatabaseHealth } from "../data/types.js";
-import type { DiscoveryOption } from "../discovery/index.js";
 import type { Middleware } from "../middleware/hooks.js";
 import type { BreakerOptions } from "../middleware/resilience/breaker.js";
 import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
@@ -10,6 +9,7 @@ import type { LoggerOption } from "../observability/logger.js";
 import type { MetricsOptions } from "../observability/metrics/options.js";
 import type { TracingOptions } from "../observability/tracing/options.js";
 import type { DeprecatedUse } from "../registry/deprecations.js";
+import type { DiscoveryOption } from "../registry/discoverers/index.js";
 import type { StrategyOption } from "../registry/strategies/index.js";
 import type { SecurityOptions } from "../security/secret.js";
 import type { Serializer } from "../serializers/index.js";

@@ -1,5 +1,5 @@
 import type { BrokerOptions } from "../broker/options.js";
-import { resolveDiscoverer } from "../discovery/index.js";
+import { resolveDiscoverer } from "../registry/discoverers/index.js";
 import type { Strategy } from "../registry/strategies/index.js";
 import { secureTransport } from "../security/index.js";
 import type { Serializer } from "../serializers/index.js";

@@ -1,8 +1,8 @@
-import type { Discoverer, DiscovererContext } from "../discovery/discoverer.js";
-import { encodeEntry, type NodeEntry } from "../discovery/entry.js";
-import { RegistryView } from "../discovery/registry-view.js";
 import { BrokerStoppedError, WaitTimeoutError } from "../errors/index.js";
 import type { NodeAnnouncement } from "../registry/catalog.js";
+import type { Discoverer, DiscovererContext } from "../registry/discoverers/discoverer.js";
+import { encodeEntry, type NodeEntry } from "../registry/discoverers/entry.js";
+import { RegistryView } from "../registry/discoverers/registry-view.js";
 import type { TransitCore } from "./core.js";
 import type { Membership } from "./membership.js";
 

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import type { LocalNode, Remote } from "../broker/remote.js";
-import type { Discoverer } from "../discovery/discoverer.js";
 import {
   BrokerStoppedError,
   ConfigurationError,
@@ -9,6 +8,7 @@ import {
 import type { BreakerOptions } from "../middleware/resilience/breaker.js";
 import { BreakerBoard } from "../middleware/resilience/breakers.js";
 import type { Logger } from "../observability/logger.js";
+import type { Discoverer } from "../registry/discoverers/discoverer.js";
 import type { Registry } from "../registry/registry.js";
 import type { Strategy } from "../registry/strategies/index.js";
 import type { Serializer } from "../serializers/index.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Etcd3 } from "etcd3";
 import { createClient } from "node-zookeeper-client";
 import { afterAll } from "vitest";
-import { nodeIdOfKey, nodesPath } from "../../src/discovery/keys.js";
+import { nodeIdOfKey, nodesPath } from "../../src/registry/discoverers/keys.js";
 import { PrivateServer } from "../harness/index.js";
 import { type DiscovererTarget, runDiscovererConformance } from "./discoverer-suite.js";
 

@@ -5,7 +5,7 @@ import { Etcd3 } from "etcd3";
 import { type BrokerOptions, defineService, ServiceBroker } from "flotilla";
 import { crashNode } from "flotilla/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { nodeIdOfKey, nodesPath } from "../../src/discovery/keys.js";
+import { nodeIdOfKey, nodesPath } from "../../src/registry/discoverers/keys.js";
 import { TcpTransporter } from "../../src/transporters/tcp/index.js";
 import { freePort, PrivateServer, until } from "../harness/index.js";
 

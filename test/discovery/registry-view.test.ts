@@ -1,7 +1,7 @@
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { NodeEntry } from "../../src/discovery/entry.js";
-import { RegistryView, type ViewNode } from "../../src/discovery/registry-view.js";
+import type { NodeEntry } from "../../src/registry/discoverers/entry.js";
+import { RegistryView, type ViewNode } from "../../src/registry/discoverers/registry-view.js";
 
 // The view between a registry center and the catalogue: what it applies, what it holds back
 // (empty-push protection), and what it refuses to read. A fake catalogue stands in for transit.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Discoverer } from "../../src/discovery/discoverer.js";
-import { EtcdDiscoverer } from "../../src/discovery/etcd.js";
-import { parseDiscoveryUrl, resolveDiscoverer } from "../../src/discovery/index.js";
+import type { Discoverer } from "../../src/registry/discoverers/discoverer.js";
+import { EtcdDiscoverer } from "../../src/registry/discoverers/etcd.js";
+import { parseDiscoveryUrl, resolveDiscoverer } from "../../src/registry/discoverers/index.js";
 import { runWithout } from "../harness/index.js";
 
 // Choosing a discoverer by URL, as the broker's `discovery` option and `--discovery` do.

@@ -6,9 +6,9 @@ import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { DiscovererContext } from "../../src/discovery/discoverer.js";
-import { parseDiscoveryUrl, resolveDiscoverer } from "../../src/discovery/index.js";
-import { ZooKeeperDiscoverer } from "../../src/discovery/zookeeper.js";
+import type { DiscovererContext } from "../../src/registry/discoverers/discoverer.js";
+import { parseDiscoveryUrl, resolveDiscoverer } from "../../src/registry/discoverers/index.js";
+import { ZooKeeperDiscoverer } from "../../src/registry/discoverers/zookeeper.js";
 import type { Logger } from "../../src/observability/logger.js";
 import { PrivateServer, runWithout, until } from "../harness/index.js";
 

@@ -1,5 +1,5 @@
 import type { Etcd3, IOptions } from "etcd3";
-import { optionalDependency } from "../util/optional.js";
+import { optionalDependency } from "../../util/optional.js";
 import type { DiscovererOptions } from "./discoverer.js";
 import { discoveryError } from "./errors.js";
 

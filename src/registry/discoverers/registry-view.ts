@@ -1,4 +1,4 @@
-import type { Logger } from "../observability/logger.js";
+import type { Logger } from "../../observability/logger.js";
 import type { DiscovererContext } from "./discoverer.js";
 import { decodeEntry, type NodeEntry } from "./entry.js";
 

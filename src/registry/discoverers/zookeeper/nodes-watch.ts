@@ -1,4 +1,4 @@
-import type { Logger } from "../../observability/logger.js";
+import type { Logger } from "../../../observability/logger.js";
 import { nodeIdOfKey } from "../keys.js";
 import type { ZkConnection, ZkWatchEvent } from "./client.js";
 import { failureOf, isDisconnect } from "./failures.js";

@@ -1,4 +1,4 @@
-import type { Logger } from "../observability/logger.js";
+import type { Logger } from "../../observability/logger.js";
 
 // The discoverer interface: who is in the cluster, what each node serves, and where to reach it.
 // The transporter moves packets; the discoverer says who is there. Two families implement it:
@@ -20,7 +20,7 @@ import type { Logger } from "../observability/logger.js";
 // `host:port` its transporter listens on for peers when it has one (tcp://). It is written by
 // `context.entry()`; implementations store that text as is and hand back what they read.
 //
-// Implementing one (the ZooKeeper discoverer is `src/discovery/zookeeper.ts`):
+// Implementing one (the ZooKeeper discoverer is `src/registry/discoverers/zookeeper.ts`):
 //
 // - export a class named `<Name>Discoverer` (ZooKeeper: `ZooKeeperDiscoverer`) whose constructor
 //   is `(url: string, options: DiscovererOptions)`; the resolver (`index.ts`) imports its file

@@ -1,5 +1,5 @@
-import type { FlotillaErrorOptions } from "../errors/errors.js";
-import { ConfigurationError } from "../errors/index.js";
+import type { FlotillaErrorOptions } from "../../errors/errors.js";
+import { ConfigurationError } from "../../errors/index.js";
 
 /** The configuration problems of the `discovery` option. */
 export type DiscoveryConfigCode = "INVALID_DISCOVERY_URL" | "UNKNOWN_DISCOVERER";

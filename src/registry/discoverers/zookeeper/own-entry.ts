@@ -1,5 +1,5 @@
-import { PacketTooLargeError } from "../../errors/index.js";
-import type { Logger } from "../../observability/logger.js";
+import { PacketTooLargeError } from "../../../errors/index.js";
+import type { Logger } from "../../../observability/logger.js";
 import type { ZkConnection } from "./client.js";
 import { failureOf } from "./failures.js";
 

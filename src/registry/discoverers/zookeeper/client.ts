@@ -1,5 +1,5 @@
 import type { Client, Exception, Stat, State, Event as ZkEvent } from "node-zookeeper-client";
-import { optionalDependency } from "../../util/optional.js";
+import { optionalDependency } from "../../../util/optional.js";
 import { CONNECTION_LOSS, SESSION_EXPIRED, ZkDisconnected } from "./failures.js";
 import { abandonSession, dialingSocket, dropSocket } from "./internals.js";
 

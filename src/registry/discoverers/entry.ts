@@ -1,5 +1,5 @@
-import { checkAnnouncement } from "../registry/announcement.js";
-import type { NodeAnnouncement } from "../registry/catalog.js";
+import { checkAnnouncement } from "../announcement.js";
+import type { NodeAnnouncement } from "../catalog.js";
 
 /**
  * A node's entry in a registry center: what it announces (the INFO body) plus, when its

@@ -1,4 +1,4 @@
-import { PacketTooLargeError } from "../../errors/index.js";
+import { PacketTooLargeError } from "../../../errors/index.js";
 import type { DiscovererContext } from "../discoverer.js";
 import { nodeKey, nodesPath } from "../keys.js";
 import type { loadZooKeeperClient, ZkConnection } from "./client.js";
