@@ -25,6 +25,12 @@ const VERSION = "0.1.0";
  */
 export class Discovery {
   #seq = 0;
+  /** What the last announcement said, so `seq` changes only when the announcement does. */
+  #announced = "";
+  /** When each node not yet known was last asked for its INFO (one ask per heartbeat timeout). */
+  readonly #asked = new Map<string, number>();
+  /** When the heartbeat timer last ran: a late run means this node stalled, not the others. */
+  #lastBeat = 0;
   #offline = false;
   /** Set when the node is leaving: it announces no services, so no new work is routed to it. */
   #leaving = false;
@@ -122,7 +128,16 @@ export class Discovery {
 
   onInfo(info: InfoPacket): void {
     // With a registry center, what a node serves is what its entry says, not its packets.
-    if (this.registry === undefined) this.membership.join(info);
+    if (this.registry !== undefined) return;
+    this.#asked.delete(info.sender);
+    const known = this.core.registry.remote.nodes.get(info.sender);
+    if (known !== undefined && known.instanceID === info.instanceID && known.seq === info.seq) {
+      // The same announcement again (it answered a DISCOVER, or a broadcast crossed it): taking
+      // it in would cost a rebuild of the catalogue and a conflict check for nothing.
+      known.lastSeen = Date.now();
+      return;
+    }
+    this.membership.join(info);
   }
 
   onHeartbeat(packet: HeartbeatPacket): void {
@@ -175,13 +190,20 @@ export class Discovery {
 
   /** This node's announcement: the INFO body, and a registry entry's content. */
   info(): InfoPacket {
-    this.#seq += 1;
+    const services = this.#leaving ? [] : describeServices(this.core.registry);
+    // `seq` names one announcement: it moves only when what is announced changes, so a node
+    // that hears the same INFO twice can tell.
+    const content = JSON.stringify(services);
+    if (content !== this.#announced || this.#seq === 0) {
+      this.#announced = content;
+      this.#seq += 1;
+    }
     return {
       sender: this.core.nodeID,
       instanceID: this.core.instanceID,
       seq: this.#seq,
       hostname: hostname(),
-      services: this.#leaving ? [] : describeServices(this.core.registry),
+      services,
       client: { type: "flotilla", version: VERSION },
     };
   }
@@ -194,6 +216,11 @@ export class Discovery {
 
   #beat(): void {
     const now = Date.now();
+    const { heartbeatInterval, heartbeatTimeout } = this.core.settings;
+    // A timer that fires far too late says this node's event loop stalled: the heartbeats of
+    // the others may be waiting, unread, in its sockets. Judge them on the next round instead.
+    const late = this.#lastBeat > 0 && now - this.#lastBeat > heartbeatInterval * 2 + 500;
+    this.#lastBeat = now;
     const beat: HeartbeatPacket = {
       sender: this.core.nodeID,
       instanceID: this.core.instanceID,
@@ -203,10 +230,12 @@ export class Discovery {
       () => {},
     );
     // Cut off from the transporter, this node hears nobody: silence says nothing about the others.
-    if (this.#offline) return;
+    if (this.#offline || late) return;
     for (const node of [...this.core.registry.remote.nodes.values()]) {
-      if (now - node.lastSeen > this.core.settings.heartbeatTimeout) this.onNodeGone(node.id, true);
+      if (now - node.lastSeen > heartbeatTimeout) this.onNodeGone(node.id, true);
     }
+    for (const [nodeID, at] of this.#asked)
+      if (now - at > heartbeatTimeout) this.#asked.delete(nodeID);
   }
 
   #pingAll(): void {
@@ -219,6 +248,11 @@ export class Discovery {
   }
 
   #discover(nodeID: string): void {
+    // Heartbeats of a node not yet known come every interval: ask once per heartbeat timeout.
+    const now = Date.now();
+    const asked = this.#asked.get(nodeID);
+    if (asked !== undefined && now - asked < this.core.settings.heartbeatTimeout) return;
+    this.#asked.set(nodeID, now);
     void send(this.core, this.core.topics.node("DISCOVER", nodeID), PacketType.DISCOVER, {
       sender: this.core.nodeID,
     }).catch(() => {});

@@ -69,7 +69,10 @@ export class Membership {
     for (const mine of info.services) {
       for (const [otherID, otherInstance, services] of others) {
         const theirs = services.find((s) => s.fullName === mine.fullName);
-        const diff = theirs && compareServices(theirs, mine);
+        // Most nodes run the same definition: equal text, nothing to compare (and cheap, since
+        // each descriptor's text is made once).
+        if (theirs === undefined || fingerprint(theirs) === fingerprint(mine)) continue;
+        const diff = compareServices(theirs, mine);
         if (!diff) continue;
         const key = JSON.stringify([mine.fullName, otherInstance, info.instanceID, diff]);
         if (this.#conflicts.has(key)) continue;
@@ -89,4 +92,16 @@ export class Membership {
       }
     }
   }
+}
+
+const fingerprints = new WeakMap<ServiceDescriptor, string>();
+
+/** A descriptor's JSON text, made once per descriptor object (they are not changed once made). */
+function fingerprint(service: ServiceDescriptor): string {
+  let text = fingerprints.get(service);
+  if (text === undefined) {
+    text = JSON.stringify(service);
+    fingerprints.set(service, text);
+  }
+  return text;
 }
