@@ -102,19 +102,21 @@ export const systems: Record<string, System> = {
         },
       }),
   },
-  // Once the broker takes a `discovery` option (issue 16, part 1), etcd is one entry like this:
-  // "flotilla-etcd": {
-  //   label: "Flotilla, nats:// + etcd",
-  //   how: "transporter nats://, discovery etcd:// (private etcd per measurement)",
-  //   nats: true,
-  //   prepare: async () => {
-  //     const etcd = await startPrivateEtcd(); // test/harness PrivateServer, a free port
-  //     return { settings: { discovery: etcd.url }, stop: () => etcd.stop() };
-  //   },
-  //   createNode: async (spec, node, traffic) =>
-  //     (await flotilla()).flotillaNode(spec, node, traffic, {
-  //       transporter: spec.natsUrl,
-  //       discovery: spec.settings.discovery,
-  //     }),
-  // },
+  // A registry center: each node's entry in a private etcd (one per measurement), tcp:// with
+  // neither the rendezvous directory nor UDP, so etcd alone says where peers are. The etcd
+  // traffic is not in the packet counts (only the transporter's), nor etcd's CPU in the figures.
+  "flotilla-tcp-etcd": {
+    label: "Flotilla, tcp:// + etcd",
+    how: "tcp:// full mesh on 127.0.0.1 (UDP and rendezvous off), discovery etcd:// (a private etcd per measurement; leases with TTL = heartbeatTimeout)",
+    prepare: async () => {
+      const { PrivateServer } = await import("../../test/harness/index.js");
+      const etcd = await PrivateServer.start("etcd");
+      return { settings: { discovery: etcd.url }, stop: () => etcd.cleanup() };
+    },
+    createNode: async (spec, node, traffic) =>
+      (await flotilla()).flotillaNode(spec, node, traffic, {
+        transporter: "tcp://?udp=false",
+        ...(spec.settings.discovery === undefined ? {} : { discovery: spec.settings.discovery }),
+      }),
+  },
 };

@@ -6,10 +6,10 @@ import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Logger } from "../../src/observability/logger.js";
 import type { DiscovererContext } from "../../src/registry/discoverers/discoverer.js";
 import { parseDiscoveryUrl, resolveDiscoverer } from "../../src/registry/discoverers/index.js";
 import { ZooKeeperDiscoverer } from "../../src/registry/discoverers/zookeeper.js";
-import type { Logger } from "../../src/observability/logger.js";
 import { PrivateServer, runWithout, until } from "../harness/index.js";
 
 /** Session timeout asked for: the private server's tick is 500 ms, so 2 s is granted. */
