@@ -85,6 +85,14 @@ function counted(inner: Transporter, traffic: TrafficCounter): Transporter {
     disconnect: () => inner.disconnect(),
     kill: inner.kill === undefined ? undefined : () => inner.kill!(),
     dropPeer: inner.dropPeer === undefined ? undefined : (nodeID) => inner.dropPeer!(nodeID),
+    // What a registry discoverer needs of tcp:// (the addresses it advertises and dials).
+    advertise: inner.advertise === undefined ? undefined : () => inner.advertise!(),
+    addPeer:
+      inner.addPeer === undefined
+        ? undefined
+        : (nodeID, address) => inner.addPeer!(nodeID, address),
+    hasPeer: inner.hasPeer === undefined ? undefined : (nodeID) => inner.hasPeer!(nodeID),
+    removePeer: inner.removePeer === undefined ? undefined : (nodeID) => inner.removePeer!(nodeID),
     subscribe: (topic, group, options) => inner.subscribe(topic, group, options),
     publish: (topic, data, options) => {
       traffic.sent(kindOf(data), data.length);
