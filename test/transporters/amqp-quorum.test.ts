@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { durableNames } from "../../src/transporters/amqp/durable-queues.js";
 import { durableNodes, type Log, recorder } from "../events/durable/kit.js";
 import { deleteAmqpNamespace } from "../events/durable/servers.js";
-import { onSharedServer, runDurableConformance } from "../events/durable/suite.js";
+import { onSharedServer, runDurableConformance, SUITE_GROUPS } from "../events/durable/suite.js";
 import { SHARED, until } from "../harness/index.js";
 
 // Durable events on quorum queues (`amqp://…?queueType=quorum`), the queue type RabbitMQ
@@ -14,16 +14,6 @@ const url = SHARED.rabbitmq.url;
 const QUORUM = "?queueType=quorum";
 
 /** The groups the suite's scenarios declare, per stream, to delete afterwards. */
-const SUITE_GROUPS: Record<string, string[]> = {
-  "order.placed": ["mailer"],
-  "user.created": ["email", "audit"],
-  "stock.audit": ["$single:stock.audit"],
-  "invoice.due": ["billing"],
-  "payment.failed": ["ledger", "audit"],
-  "thing.broke": ["fragile"],
-  "job.run": ["worker"],
-  "report.build": ["reports"],
-};
 
 runDurableConformance({
   name: "amqp, quorum queues",

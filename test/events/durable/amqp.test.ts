@@ -1,26 +1,16 @@
 import { SHARED } from "../../harness/index.js";
 import { deleteAmqpNamespace } from "./servers.js";
-import { onSharedServer, runDurableConformance } from "./suite.js";
+import { onSharedServer, runDurableConformance, SUITE_GROUPS } from "./suite.js";
 
 // Durable events on the RabbitMQ of this machine; the restart runs on a RabbitMQ node of the
 // test's own (the shared one is never stopped), taken down with SIGTERM.
 
 /** The groups the suite's scenarios declare, per stream, to delete afterwards. */
-const GROUPS: Record<string, string[]> = {
-  "order.placed": ["mailer"],
-  "user.created": ["email", "audit"],
-  "stock.audit": ["$single:stock.audit"],
-  "invoice.due": ["billing"],
-  "payment.failed": ["ledger", "audit"],
-  "thing.broke": ["fragile"],
-  "job.run": ["worker"],
-  "report.build": ["reports"],
-};
 
 runDurableConformance({
   name: "amqp",
   ...onSharedServer("rabbitmq", { restart: { down: "stop" } }),
   async cleanup(namespaces) {
-    for (const ns of namespaces) await deleteAmqpNamespace(SHARED.rabbitmq.url, ns, GROUPS);
+    for (const ns of namespaces) await deleteAmqpNamespace(SHARED.rabbitmq.url, ns, SUITE_GROUPS);
   },
 });

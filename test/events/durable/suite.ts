@@ -89,6 +89,21 @@ export function onSharedServer(
  * replay, the three handler kinds, messages kept while their consumer is down, and the faults
  * (kill -9 of a consumer, a broker restart under load).
  */
+/**
+ * The consumer groups of each event the suite uses, so a transporter's cleanup can delete the
+ * queues it left (RabbitMQ keeps a durable queue per event and group).
+ */
+export const SUITE_GROUPS: Record<string, string[]> = {
+  "order.placed": ["mailer"],
+  "user.created": ["email", "audit"],
+  "stock.audit": ["$single:stock.audit"],
+  "invoice.due": ["billing"],
+  "payment.failed": ["ledger", "audit"],
+  "thing.broke": ["fragile"],
+  "job.run": ["worker"],
+  "report.build": ["reports"],
+};
+
 export function runDurableConformance(target: DurableTarget): void {
   const skipped = new Map(target.skip?.flatMap((s) => s.tests.map((t) => [t, s.reason])) ?? []);
   const test = (name: string, fn: () => Promise<void>, timeout?: number) => {
