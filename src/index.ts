@@ -4,6 +4,14 @@ export { ServiceBroker } from "./broker/broker.js";
 export type { BrokerState } from "./broker/lifecycle.js";
 export type { BrokerHealth, BrokerOptions } from "./broker/options.js";
 export {
+  type ConfigBrokerOptions,
+  type ConfigDuration,
+  type ConfigEnv,
+  type ConfigInput,
+  defineConfig,
+  type FlotillaConfig,
+} from "./cli/config/define.js";
+export {
   type Affected,
   type CheckContext,
   type CompatibilityReport,
@@ -38,9 +46,12 @@ export type {
   TransactionOptions,
   TransactionScope,
 } from "./data/types.js";
+export { type CacheConfigCode, CacheConfigError, CacheValueError } from "./errors/cache.js";
+export { ConfigInvalidError, ConfigLoadError } from "./errors/config.js";
 export {
   BadPacketError,
   BrokerStoppedError,
+  CallAbortedError,
   type CatalogueEntry,
   CircuitOpenError,
   type ConfigurationCode,
@@ -73,6 +84,8 @@ export {
   ServiceNotAvailableError,
   ServiceNotFoundError,
   ServiceSchemaError,
+  StreamBrokenError,
+  StreamNotRoutableError,
   TransporterNotConnectedError,
   UnauthorizedError,
   UnknownHookError,
@@ -80,6 +93,7 @@ export {
   type ValidationIssue,
   WaitTimeoutError,
 } from "./errors/index.js";
+export { type NamekoErrorData, NamekoRemoteError } from "./errors/interop.js";
 export { createDeduplicator, memoryProcessedStore, type ProcessedStore } from "./events/dedupe.js";
 export type { DeadLetters } from "./events/durable/dead-letters.js";
 export {
@@ -91,6 +105,27 @@ export {
   type HttpRequestOptions,
   type HttpResponse,
 } from "./http/index.js";
+export {
+  NAMEKO_META_KEY,
+  type NamekoBridge,
+  type NamekoBridgeOptions,
+  type NamekoContext,
+  type NamekoMethods,
+  type NamekoService,
+  namekoArgs,
+  namekoBridge,
+} from "./interop/nameko/index.js";
+export type { Cache } from "./middleware/cache/cache.js";
+export type {
+  ActionCacheOptions,
+  CacheCounts,
+  CacheHealth,
+  CacheKey,
+  CacheParamPath,
+  CacherOption,
+  MemoryCacherOptions,
+  RedisCacherOptions,
+} from "./middleware/cache/options.js";
 export {
   type CallHandler,
   type EmitHandler,

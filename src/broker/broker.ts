@@ -1,11 +1,15 @@
 import { hostname } from "node:os";
 import type { ServiceDatabase } from "../data/database.js";
 import type { DatabaseHealth } from "../data/types.js";
+import { ConfigurationError } from "../errors/index.js";
 import { type DeadLetters, NO_DEAD_LETTERS } from "../events/durable/dead-letters.js";
 import type { DurableEngine } from "../events/durable/engine.js";
 import { openDurableEngine, warnIfDurableInMemory } from "../events/durable/open.js";
 import { GroupPicker } from "../events/groups.js";
 import { authorizationMiddleware } from "../middleware/auth/middleware.js";
+import { type Cache, CacheEngine } from "../middleware/cache/cache.js";
+import { resolveCacher } from "../middleware/cache/index.js";
+import { cacheMiddleware, registerCache } from "../middleware/cache/middleware.js";
 import type { Middleware } from "../middleware/hooks.js";
 import { Pipeline } from "../middleware/pipeline.js";
 import { bulkheadMiddleware } from "../middleware/resilience/bulkhead-middleware.js";
@@ -42,6 +46,7 @@ import { TimerRunner } from "../timers/timers.js";
 import { DEFAULT_MAX_PACKET_SIZE } from "../transit/core.js";
 import { openTransit } from "../transit/open.js";
 import type { Transit } from "../transit/transit.js";
+import { serviceActivity } from "./activity.js";
 import { drain } from "./drain.js";
 import { Emitter } from "./emitter.js";
 import { setInternals } from "./internals.js";
@@ -50,6 +55,7 @@ import { type BrokerState, Lifecycle, type StartHost } from "./lifecycle.js";
 import { loadService } from "./loader.js";
 import type { BrokerHealth, BrokerOptions } from "./options.js";
 import type { LocalNode } from "./remote.js";
+import { destroyService, type ReplaceHost, replaceService } from "./replace.js";
 
 /**
  * One node: hosts services, routes calls and events, runs middlewares, and starts and stops
@@ -94,6 +100,8 @@ export class ServiceBroker {
   readonly #metrics: MetricsRuntime | undefined;
   /** Callers of this node's deprecated actions and event handlers (`health().deprecated`). */
   readonly #deprecations = new DeprecationLog();
+  /** Cached results of actions that declare `cache` (`cacher` option). */
+  readonly #cache: CacheEngine;
 
   constructor(options: BrokerOptions = {}) {
     this.options = options;
@@ -116,6 +124,12 @@ export class ServiceBroker {
     // Built-in middlewares, innermost first: params are checked before a call takes a bulkhead
     // slot; the deadline covers the wait for a slot; a fallback covers all of it; retries wrap
     // outgoing calls. Users' middlewares wrap these.
+    // The cache is innermost: it keys validated params, and a hit still passes authorization,
+    // deadlines and bulkheads; a fallback's value is never cached.
+    const cacher = resolveCacher(options.cacher, this);
+    this.#cache = new CacheEngine(cacher, this.logger.child({ cacher: cacher?.store.kind }));
+    registerCache(this, this.#cache);
+    this.#pipeline.add(cacheMiddleware(this.#cache));
     if (options.validation !== false) {
       const validation = typeof options.validation === "object" ? options.validation : {};
       this.#pipeline.add(validationMiddleware(validation));
@@ -143,6 +157,8 @@ export class ServiceBroker {
     // Counts calls of deprecated actions per caller; other handlers are left unwrapped.
     this.#pipeline.add(deprecationMiddleware(this.#deprecations));
     for (const mw of options.middlewares ?? []) this.#pipeline.add(mw);
+    // Counts each service's running handlers, so one service can be drained on its own.
+    if (options.replaceable === true) this.#pipeline.add(serviceActivity(this).middleware);
     this.#rewire();
     setInternals(this, {
       pipeline: this.#pipeline,
@@ -205,6 +221,52 @@ export class ServiceBroker {
       });
     }
     return service;
+  }
+
+  /**
+   * Drains one local service and removes it while the node keeps running: the cluster stops
+   * routing calls to it here, calls in flight finish (up to `drainTimeout`), its `stopped` hook
+   * runs. Resolves `false` when no service of that full name runs here.
+   *
+   * @example
+   * ```ts
+   * await broker.destroyService("v2.users");
+   * ```
+   */
+  destroyService(fullName: string): Promise<boolean> {
+    if (this.options.replaceable !== true) return Promise.reject(notReplaceable());
+    return destroyService(this.#replaceHost(), fullName);
+  }
+
+  /**
+   * Swaps the running service of the same full name for a new definition (or adds it), without
+   * stopping the node: the new one is checked, the old one drained and stopped, the new one
+   * created and started. Other nodes see the service's actions go and come back.
+   *
+   * @example
+   * ```ts
+   * await broker.replaceService(defineService({ name: "math", actions: { add: (ctx) => 0 } }));
+   * ```
+   */
+  replaceService(definition: AnyServiceDefinition): Promise<Service> {
+    if (this.options.replaceable !== true) return Promise.reject(notReplaceable());
+    return replaceService(this.#replaceHost(), definition);
+  }
+
+  #replaceHost(): ReplaceHost {
+    const connected = this.#transit !== undefined;
+    return {
+      host: this,
+      registry: this.registry,
+      pipeline: this.#pipeline,
+      lifecycle: this.#lifecycle,
+      start: this.#startHost(),
+      logger: this.logger,
+      state: this.state,
+      activity: serviceActivity(this),
+      drainTimeout: this.options.drainTimeout ?? 10_000,
+      grace: connected ? Math.min(200, this.options.heartbeatInterval ?? 1_000) : 0,
+    };
   }
 
   /** Starts every service (dependencies first). Rejects, with nothing left running, if one fails. */
@@ -300,6 +362,7 @@ export class ServiceBroker {
       services,
       databases,
       deprecated: this.#deprecations.list(),
+      cache: this.#cache.health(),
       uptime: Math.round(process.uptime()),
     };
   }
@@ -315,6 +378,18 @@ export class ServiceBroker {
    */
   get deadLetters(): DeadLetters {
     return this.#durable?.deadLetters ?? NO_DEAD_LETTERS;
+  }
+
+  /**
+   * The node's action cache (`cacher` option): clean cached results by action pattern.
+   *
+   * @example
+   * ```ts
+   * await broker.cache.clean("products.*");
+   * ```
+   */
+  get cache(): Cache {
+    return this.#cache;
   }
 
   /**
@@ -494,4 +569,11 @@ export class ServiceBroker {
       "broadcast",
     ) as EmitFn;
   }
+}
+
+function notReplaceable(): ConfigurationError {
+  return new ConfigurationError(
+    "Services of this broker cannot be replaced while it runs: create it with `replaceable: true`.",
+    "NOT_REPLACEABLE",
+  );
 }

@@ -1,5 +1,6 @@
 import {
   BrokerStoppedError,
+  CallAbortedError,
   MaxCallLevelError,
   RequestTimeoutError,
   ServiceNotFoundError,
@@ -8,7 +9,7 @@ import type { LocalAction } from "../registry/local.js";
 import type { Registry } from "../registry/registry.js";
 import type { CallOptions, ContextHost, ParentContext } from "../service/call-types.js";
 import type { Context } from "../service/types.js";
-import { CallContext } from "./context.js";
+import { CallContext, type CancelHook, cancelHookOf } from "./context.js";
 import type { Remote } from "./remote.js";
 
 /** Settings the invoker reads on every call. */
@@ -79,6 +80,7 @@ export class Invoker {
       timeout: explicit,
       requestID: opts?.requestID,
       headers: opts?.headers,
+      signal: opts?.signal,
     });
     if (ctx.level > this.settings.maxCallLevel) throw new MaxCallLevelError(ctx.level);
     if (parent !== undefined && ctx.deadline !== 0 && ctx.deadline <= Date.now()) {
@@ -86,8 +88,61 @@ export class Invoker {
         data: { action: action.name, reason: "deadline passed" },
       });
     }
-    return settle(action.handler(ctx));
+    const signal = opts?.signal;
+    if (signal?.aborted) throw CallAbortedError.of(action.name, signal);
+    const hook = cancelHookOf(opts);
+    if (hook !== undefined) hookUp(hook, ctx);
+    // A nested call follows its parent's cancellation until it ends.
+    const chained = parent !== undefined && CallContext.chain(ctx);
+    const result = settle(action.handler(ctx));
+    // Without a deadline, a caller's signal or a parent there is nothing to clear or race.
+    if (ctx.deadline === 0 && signal === undefined && !chained) return result;
+    return watch(ctx, result, action.name, signal);
   }
+}
+
+/**
+ * Ends `ctx` (its deadline timer) when the handler settles; with a caller's `signal`, the call
+ * rejects as soon as that aborts (the handler sees it on `ctx.signal` and may stop).
+ */
+function watch(
+  ctx: CallContext<unknown>,
+  result: Promise<unknown>,
+  action: string,
+  signal: AbortSignal | undefined,
+): Promise<unknown> {
+  const end = () => CallContext.end(ctx);
+  if (signal === undefined) {
+    result.then(end, end);
+    return result;
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      const error = CallAbortedError.of(action, signal);
+      // What the handler started (its nested calls, their nodes' handlers) is cancelled too.
+      CallContext.cancel(ctx, error);
+      reject(error);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    result.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        end();
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        end();
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Lets the caller's hook cancel `ctx` (a function of its own: a closure over `ctx` in `local`
+ * would put `ctx` in a heap context on every call). */
+function hookUp(hook: CancelHook, ctx: CallContext<unknown>): void {
+  hook.cancel = (reason) => CallContext.cancel(ctx, reason);
 }
 
 function visibleTo(action: LocalAction, parent: ParentContext | undefined): boolean {

@@ -36,21 +36,7 @@ export class Lifecycle {
     await Promise.all(this.#pendingCreated.splice(0));
     const abort = new AbortController();
     const results = await Promise.allSettled(
-      services.map(async (service) => {
-        let started = false;
-        try {
-          await host.prepare(service);
-          await host.waitFor(service.dependencies, abort.signal);
-          await service.definition.started?.(service);
-          started = true;
-          this.#started.push(service);
-          await host.markAvailable(service, true);
-        } catch (err) {
-          abort.abort(err);
-          if (!started) await host.release(service);
-          throw err;
-        }
-      }),
+      services.map((service) => this.#start(service, host, abort)),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed !== undefined) {
@@ -59,21 +45,55 @@ export class Lifecycle {
     }
   }
 
+  /**
+   * Starts one service on a running node (a replaced one): when it fails, it is released and
+   * the error thrown, and the node's other services are left running.
+   */
+  async startOne(service: Service, host: StartHost): Promise<void> {
+    await this.#start(service, host, new AbortController());
+  }
+
+  /** Stops one started service (its `stopped` hook, then what it owns); the others keep running. */
+  async stopOne(service: Service, host: StartHost): Promise<void> {
+    const at = this.#started.indexOf(service);
+    if (at === -1) return;
+    this.#started.splice(at, 1);
+    await this.#stop(service, host);
+  }
+
+  async #start(service: Service, host: StartHost, abort: AbortController): Promise<void> {
+    let started = false;
+    try {
+      await host.prepare(service);
+      await host.waitFor(service.dependencies, abort.signal);
+      await service.definition.started?.(service);
+      started = true;
+      this.#started.push(service);
+      await host.markAvailable(service, true);
+    } catch (err) {
+      abort.abort(err);
+      if (!started) await host.release(service);
+      throw err;
+    }
+  }
+
   /** Stops started services in reverse start order; logs (and keeps going past) failures. */
   async stopAll(host: StartHost): Promise<void> {
     const order = this.#started.splice(0).reverse();
-    for (const service of order) {
-      await host.markAvailable(service, false);
-      try {
-        await service.definition.stopped?.(service);
-      } catch (err) {
-        host.logger.error(
-          { err, service: service.fullName },
-          `Service '${service.fullName}' failed to stop`,
-        );
-      }
-      await host.release(service);
+    for (const service of order) await this.#stop(service, host);
+  }
+
+  async #stop(service: Service, host: StartHost): Promise<void> {
+    await host.markAvailable(service, false);
+    try {
+      await service.definition.stopped?.(service);
+    } catch (err) {
+      host.logger.error(
+        { err, service: service.fullName },
+        `Service '${service.fullName}' failed to stop`,
+      );
     }
+    await host.release(service);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { BrokerDatabaseOptions } from "../data/config.js";
 import type { DatabaseHealth } from "../data/types.js";
+import type { CacheHealth, CacherOption } from "../middleware/cache/options.js";
 import type { Middleware } from "../middleware/hooks.js";
 import type { BreakerOptions } from "../middleware/resilience/breaker.js";
 import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
@@ -84,6 +85,12 @@ export interface BrokerOptions {
   bulkhead?: BulkheadOptions;
   /** How long `stop()` lets in-flight requests and event handlers finish, in ms. Default 10 000. */
   drainTimeout?: number;
+  /**
+   * Lets `replaceService` and `destroyService` swap or remove one service while the node runs,
+   * draining that service's running handlers first. Counts each service's running handlers, a
+   * small cost on every local call, so it is off unless asked (`flotilla run --watch` asks).
+   */
+  replaceable?: boolean;
   /** Middlewares, outermost last. */
   middlewares?: readonly Middleware[];
   /**
@@ -111,6 +118,13 @@ export interface BrokerOptions {
    * docs/observability.md.
    */
   metrics?: boolean | MetricsOptions;
+  /**
+   * Where actions that declare `cache` keep their results: `"memory"` (default: an LRU per node),
+   * a Redis URL shared by every node (`"redis://127.0.0.1:6379?prefix=shop:"`), settings
+   * (`{ type: "memory", max, maxBytes, ttl }`, `{ type: "redis", ... }`), or `false` to cache
+   * nothing. See docs/caching.md.
+   */
+  cacher?: CacherOption;
 }
 
 /** What `broker.health()` reports. */
@@ -143,6 +157,11 @@ export interface BrokerHealth {
    * one row per member, caller and calling node, with the calls counted since start.
    */
   deprecated: DeprecatedUse[];
+  /**
+   * The action cache: its store (`memory`, `redis`), whether it answers, hits, misses, sets,
+   * results JSON cannot carry, cleans, and the same counts per action. Undefined with `cacher: false`.
+   */
+  cache: CacheHealth | undefined;
   /** Seconds since the process started. */
   uptime: number;
 }

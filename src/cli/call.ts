@@ -8,12 +8,18 @@ import {
   where,
   withClient,
 } from "./client.js";
+import type { ConfigBrokerOptions } from "./config/define.js";
+import { configure } from "./config/load.js";
 import type { Output } from "./output.js";
 
-/** The client settings of a parsed command line (flags > environment > defaults). */
-export function clientOptions(parsed: Parsed): ClientOptions {
+/**
+ * The client settings of a parsed command line (flags > environment > config file > defaults,
+ * once `configure` completed it), with the config's `broker` options.
+ */
+export function clientOptions(parsed: Parsed, broker?: ConfigBrokerOptions): ClientOptions {
   const o = parsed.options;
   return {
+    ...(broker === undefined ? {} : { broker }),
     transporter: (o.transporter as string | undefined) ?? "tcp://",
     discovery: o.discovery as string | undefined,
     namespace: (o.namespace as string | undefined) ?? "",
@@ -30,13 +36,14 @@ export function clientOptions(parsed: Parsed): ClientOptions {
  * and prints the result. A call that fails prints its error (exit 1), with a hint when no node
  * offers the action.
  */
-export async function call(parsed: Parsed, out: Output): Promise<number> {
+export async function call(given: Parsed, out: Output): Promise<number> {
+  const { parsed, broker: brokerOptions } = await configure(given, "call");
   const [action, json, extra] = parsed.positionals;
   if (action === undefined) throw new UsageError("missing the action to call", "call");
   if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`, "call");
   const params = buildParams(json, parsed.params, "call");
   const timeout = parsed.options.timeout as number | undefined;
-  const o = clientOptions(parsed);
+  const o = clientOptions(parsed, brokerOptions);
   return withClient(o, async (broker) => {
     const offered = () => broker.registry.remote.actionEndpoints(action).length > 0;
     await waitUntil(broker, offered, o.wait, `Waiting for action ${action} on ${where(o)}`);
@@ -55,12 +62,13 @@ export async function call(parsed: Parsed, out: Output): Promise<number> {
 }
 
 /** `flotilla emit <event> [json] [--key value...] [--broadcast]`, once discovery has settled. */
-export async function emit(parsed: Parsed, out: Output): Promise<number> {
+export async function emit(given: Parsed, out: Output): Promise<number> {
+  const { parsed, broker: brokerOptions } = await configure(given, "emit");
   const [event, json, extra] = parsed.positionals;
   if (event === undefined) throw new UsageError("missing the event to emit", "emit");
   if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`, "emit");
   const payload = buildParams(json, parsed.params, "emit");
-  const o = clientOptions(parsed);
+  const o = clientOptions(parsed, brokerOptions);
   return withClient(o, async (broker) => {
     await settle(broker, o.wait, `Discovering nodes on ${where(o)}`);
     try {

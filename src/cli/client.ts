@@ -1,4 +1,5 @@
 import { ServiceBroker } from "../broker/broker.js";
+import type { ConfigBrokerOptions } from "./config/define.js";
 import { cliLogger } from "./logger.js";
 import { showProgress } from "./progress.js";
 
@@ -13,6 +14,8 @@ export interface ClientOptions {
   logLevel?: string | undefined;
   /** How long to wait for the cluster to show what is asked for, in ms. */
   wait: number;
+  /** More broker options, from the config file's `broker`. */
+  broker?: ConfigBrokerOptions | undefined;
 }
 
 /** `tcp:// (namespace "shop")`: where the CLI looks, for progress lines and hints. */
@@ -26,6 +29,7 @@ export async function withClient<T>(
   work: (broker: ServiceBroker) => Promise<T>,
 ): Promise<T> {
   const broker = new ServiceBroker({
+    ...o.broker,
     transporter: o.transporter,
     ...(o.discovery ? { discovery: o.discovery } : {}),
     namespace: o.namespace,

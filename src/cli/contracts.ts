@@ -17,6 +17,7 @@ import { serviceFullName } from "../service/define.js";
 import { type Parsed, UsageError } from "./args.js";
 import { clientOptions } from "./call.js";
 import { settle, waited, where, withClient } from "./client.js";
+import { configure } from "./config/load.js";
 import { expandFiles, loadServices } from "./load.js";
 import { locate, syntaxLocation } from "./locate.js";
 import { type Output, wantsColor } from "./output.js";
@@ -40,7 +41,9 @@ class Reported extends Error {}
  * compares them with a snapshot or a cluster and exits 1 when a change breaks a caller, an
  * emitter or a handler; lists who still calls the deprecated members of a running cluster.
  */
-export async function contracts(parsed: Parsed, out: Output): Promise<number> {
+export async function contracts(given: Parsed, out: Output): Promise<number> {
+  // The config file and environment fill in what the flags leave (transporter, namespace...).
+  const { parsed } = await configure(given, "contracts");
   const [command, ...sources] = parsed.positionals;
   if (command === undefined)
     throw new UsageError("missing: snapshot, check or deprecated", "contracts");

@@ -5,6 +5,7 @@ import { decodePacket } from "../transit/codec.js";
 import { type Parsed, UsageError } from "./args.js";
 import { clientOptions } from "./call.js";
 import { withClient } from "./client.js";
+import { configure } from "./config/load.js";
 import type { Output } from "./output.js";
 
 /**
@@ -12,7 +13,8 @@ import type { Output } from "./output.js";
  * message broker. (On memory:// and tcp:// they live inside each node and cannot be reached from
  * another process.) An unknown ID fails with `DEAD_LETTER_NOT_FOUND`.
  */
-export async function dlq(parsed: Parsed, out: Output): Promise<number> {
+export async function dlq(given: Parsed, out: Output): Promise<number> {
+  const { parsed, broker: brokerOptions } = await configure(given, "dlq");
   const [command, id, extra] = parsed.positionals;
   if (command === undefined) throw new UsageError("missing: list, show <id> or replay <id>", "dlq");
   if (command !== "list" && command !== "show" && command !== "replay")
@@ -21,7 +23,7 @@ export async function dlq(parsed: Parsed, out: Output): Promise<number> {
     throw new UsageError(`dlq ${command} needs the dead letter's ID`, "dlq");
   const surplus = command === "list" ? id : extra;
   if (surplus !== undefined) throw new UsageError(`unexpected argument '${surplus}'`, "dlq");
-  return withClient(clientOptions(parsed), async (broker) => {
+  return withClient(clientOptions(parsed, brokerOptions), async (broker) => {
     if (!broker.deadLetters.persistent) {
       throw new UsageError(
         "dead letters are kept by the message broker only on amqp://, nats:// and redis://",

@@ -13,7 +13,8 @@ Options:
   -h, --help     help of a command: flotilla <command> --help
   -v, --version  print the version
 
-Options come from flags, then FLOTILLA_* environment variables, then defaults.
+Options come from flags, then FLOTILLA_* environment variables (and .env files), then
+flotilla.config.ts (docs/config.md), then defaults.
 Tracing: OTEL_TRACES_EXPORTER=otlp|zipkin|console sends OpenTelemetry spans to
 $OTEL_EXPORTER_OTLP_ENDPOINT or $OTEL_EXPORTER_ZIPKIN_ENDPOINT (docs/observability.md).
 Exit status: 0 done, 1 failed (call error, local problem, breaking contract change), 2 bad usage.

@@ -27,6 +27,7 @@ const COMMAND_RUNNERS: Record<CommandName, (parsed: Parsed, out: Output) => Prom
   // Loaded on use: the other commands never load Kysely or a database driver.
   migrate: async (parsed, out) => (await import("./migrate.js")).migrate(parsed, out),
   contracts,
+  shell: async (parsed, out) => (await import("./shell/index.js")).shell(parsed, out),
 };
 
 /**

@@ -2,6 +2,7 @@ import type { ServiceBroker } from "../broker/broker.js";
 import { type Parsed, UsageError } from "./args.js";
 import { clientOptions } from "./call.js";
 import { settle, waited, where, withClient } from "./client.js";
+import { configure } from "./config/load.js";
 import type { Output } from "./output.js";
 
 /**
@@ -10,12 +11,13 @@ import type { Output } from "./output.js";
  */
 export async function list(
   what: "nodes" | "services" | "actions",
-  parsed: Parsed,
+  given: Parsed,
   out: Output,
 ): Promise<number> {
+  const { parsed, broker: brokerOptions } = await configure(given, what);
   if (parsed.positionals.length > 0)
     throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`, what);
-  const o = clientOptions(parsed);
+  const o = clientOptions(parsed, brokerOptions);
   return withClient(o, async (broker) => {
     await settle(broker, o.wait, `Discovering nodes on ${where(o)}`);
     if (what === "nodes") showNodes(broker, out);

@@ -17,6 +17,7 @@ import { serviceFullName } from "../service/define.js";
 import type { AnyServiceDefinition } from "../service/types.js";
 import { DEFAULT_MAX_PACKET_SIZE } from "../transit/core.js";
 import { type Parsed, UsageError } from "./args.js";
+import { configure } from "./config/load.js";
 import { expandFiles, loadServices } from "./load.js";
 import { locate, syntaxLocation } from "./locate.js";
 import { cliLogger } from "./logger.js";
@@ -42,7 +43,9 @@ interface Selected {
  * The database is the one the service would open: `$FLOTILLA_DB_URL_<SERVICE>`, the declaration's
  * `url`, `$FLOTILLA_DB_URL`, else `<$FLOTILLA_DATA_DIR or ./.data>/<service>.sqlite`.
  */
-export async function migrate(parsed: Parsed, out: Output): Promise<number> {
+export async function migrate(given: Parsed, out: Output): Promise<number> {
+  // `.env` files and the config file may hold the database URL (FLOTILLA_DB_URL) and the rest.
+  const { parsed } = await configure(given, "migrate");
   const [action, ...rest] = parsed.positionals;
   if (action === undefined)
     throw new UsageError("missing what to do: up, down, status or new <name>", "migrate");

@@ -10,6 +10,18 @@ const BASIC: Specs = {
   },
 };
 
+/** The config file: every command that reads one (docs/config.md). */
+const CONFIG: Specs = {
+  config: {
+    type: "string",
+    short: "c",
+    env: "FLOTILLA_CONFIG",
+    value: "FILE",
+    help: "the config file (default: flotilla.config.* here or up to the project root)",
+    check: nonEmpty,
+  },
+};
+
 /** How to reach the cluster: every command that joins it. */
 const CLUSTER: Specs = {
   transporter: {
@@ -54,6 +66,7 @@ const CLUSTER: Specs = {
 /** The short-lived node of `call`, `emit`, the listings and `dlq`. */
 const CLIENT: Specs = {
   ...BASIC,
+  ...CONFIG,
   ...CLUSTER,
   // No `env` on purpose: FLOTILLA_NODE_ID names the nodes `run` starts, and a client that took
   // it would collide with a node running in the same shell.
@@ -90,15 +103,23 @@ export interface CommandSpec {
 
 export const COMMANDS = {
   run: {
-    usage: "flotilla run <files, directories or globs...> [options]",
+    usage: "flotilla run [files, directories or globs...] [options]",
     summary: "load service modules into one node and run it until stopped",
     details:
       "Stops gracefully on SIGINT, SIGTERM or SIGHUP. A module's default export (a definition or\n" +
       "an array) is used; without one, every export made by defineService. With --health-port,\n" +
-      "Prometheus metrics are served on /metrics too (FLOTILLA_METRICS=0 turns them off).",
+      "Prometheus metrics are served on /metrics too (FLOTILLA_METRICS=0 turns them off).\n" +
+      "Without files, the config's services (or $FLOTILLA_SERVICES, comma-separated) run.",
     options: {
       ...BASIC,
+      ...CONFIG,
       ...CLUSTER,
+      watch: {
+        type: "boolean",
+        short: "w",
+        env: "FLOTILLA_WATCH",
+        help: "reload a service when its file or an import changes, without stopping the node",
+      },
       "node-id": {
         type: "string",
         env: "FLOTILLA_NODE_ID",
@@ -226,6 +247,7 @@ export const COMMANDS = {
       "<service>.sqlite. No node is started. A failing migration is rolled back: MIGRATION_FAILED.",
     options: {
       ...BASIC,
+      ...CONFIG,
       service: {
         type: "string",
         short: "s",
@@ -237,6 +259,35 @@ export const COMMANDS = {
         type: "boolean",
         env: "FLOTILLA_JSON",
         help: "print JSON (the default when stdout is not a terminal)",
+      },
+    },
+  },
+  shell: {
+    usage: "flotilla shell [options]",
+    summary: "an interactive shell on the cluster: call, emit, list, bench and trace",
+    details:
+      "Commands: call, emit, broadcast, nodes, services, actions, events, dlq, bench, trace, help,\n" +
+      "exit. Tab completes commands, action and event names, and a params skeleton from the\n" +
+      "action's schema. Ctrl-C cancels a running call or bench; Ctrl-D leaves. docs/cli.md",
+    options: {
+      ...BASIC,
+      ...CONFIG,
+      ...CLUSTER,
+      "node-id": CLIENT["node-id"]!,
+      wait: CLIENT.wait!,
+      history: {
+        type: "string",
+        env: "FLOTILLA_SHELL_HISTORY",
+        value: "FILE",
+        help: "where history is kept (default .flotilla/shell_history in the project folder)",
+        check: nonEmpty,
+      },
+      "history-size": {
+        type: "string",
+        env: "FLOTILLA_SHELL_HISTORY_SIZE",
+        value: "N",
+        help: "lines of history kept; 0 keeps none (default 1000)",
+        check: integer(0, 100_000),
       },
     },
   },

@@ -6,6 +6,7 @@ import { startHealthServer } from "../observability/health-server.js";
 import { metricsRefused } from "../observability/metrics/options.js";
 import type { AnyServiceDefinition } from "../service/types.js";
 import { type Parsed, UsageError } from "./args.js";
+import { configure } from "./config/load.js";
 import { expandFiles, loadServices } from "./load.js";
 import { locate, syntaxLocation } from "./locate.js";
 import { cliLogger } from "./logger.js";
@@ -20,21 +21,29 @@ const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
  * `--instances N`, forks N such processes and stops them together. A module that cannot be loaded
  * is reported as a local error with its file and line.
  */
-export async function run(parsed: Parsed, out: Output): Promise<number> {
-  const o = parsed.options;
-  if (parsed.positionals.length === 0)
-    throw new UsageError("missing the service files, directories or globs to run", "run");
+export async function run(given: Parsed, out: Output): Promise<number> {
+  const config = await configure(given, "run");
+  const o = config.parsed.options;
+  if (config.services.length === 0)
+    throw new UsageError(
+      "missing the service files, directories or globs to run (or services in flotilla.config.ts)",
+      "run",
+    );
   const instances = (o.instances as number | undefined) ?? 1;
   if (instances > 1) return runInstances(instances);
-  const files = filesOf(parsed.positionals);
+  const files = filesOf(config.services);
+  const watching = o.watch === true ? await loadWatchedFiles(files, out) : undefined;
+  if (typeof watching === "number") return watching;
   const definitions: AnyServiceDefinition[] = [];
   for (const file of files) {
+    if (watching !== undefined) {
+      definitions.push(...(watching.loaded.get(file) ?? []));
+      continue;
+    }
     try {
       definitions.push(...(await loadServices([file])));
     } catch (err) {
-      const at =
-        err instanceof SyntaxError && locate(err) === undefined ? syntaxLocation(file) : undefined;
-      return out.localError(err, `cannot load ${relative(process.cwd(), file) || file}`, at);
+      return cannotLoad(err, file, out);
     }
   }
   const nodeID = o["node-id"] as string | undefined;
@@ -42,6 +51,11 @@ export async function run(parsed: Parsed, out: Output): Promise<number> {
   const drainTimeout = o["drain-timeout"] as number | undefined;
   const dependencyTimeout = o["dependency-timeout"] as number | undefined;
   const broker = new ServiceBroker({
+    // With probes, the metrics are served next to them (unless FLOTILLA_METRICS=0 says no).
+    ...(port !== undefined && !metricsRefused() ? { metrics: true } : {}),
+    ...config.broker,
+    // Watching swaps services while the node runs: their running handlers are counted.
+    ...(o.watch === true ? { replaceable: true } : {}),
     transporter: (o.transporter as string | undefined) ?? "tcp://",
     ...(o.discovery ? { discovery: o.discovery as string } : {}),
     namespace: (o.namespace as string | undefined) ?? "",
@@ -50,8 +64,6 @@ export async function run(parsed: Parsed, out: Output): Promise<number> {
     ...(o.serializer ? { serializer: o.serializer as "json" | "msgpack" } : {}),
     ...(drainTimeout === undefined ? {} : { drainTimeout }),
     ...(dependencyTimeout === undefined ? {} : { dependencyTimeout }),
-    // With probes, the metrics are served next to them (unless FLOTILLA_METRICS=0 says no).
-    ...(port !== undefined && !metricsRefused() ? { metrics: true } : {}),
   });
   try {
     for (const def of definitions) broker.createService(def);
@@ -61,6 +73,7 @@ export async function run(parsed: Parsed, out: Output): Promise<number> {
   // Listen before starting, so a signal that arrives during start still stops the node cleanly.
   const signal = untilSignal();
   let probes: { close(cb: () => void): void } | undefined;
+  let watcher: { close(): Promise<void> } | undefined;
   try {
     if (port !== undefined) {
       // Forked instance n serves its probes on port + n - 1, so instances do not collide.
@@ -69,15 +82,39 @@ export async function run(parsed: Parsed, out: Output): Promise<number> {
       probes = await startHealthServer(broker, { port: port + offset, ...(host ? { host } : {}) });
     }
     await broker.start();
+    if (watching !== undefined) watcher = await watching.watch(broker, out);
   } catch (err) {
+    await watcher?.close();
     await broker.stop().catch(() => undefined);
     await new Promise((done) => (probes ? probes.close(() => done(undefined)) : done(undefined)));
     return out.localError(err, "the node could not start");
   }
   await signal;
+  await watcher?.close();
   await broker.stop();
   await new Promise((done) => (probes ? probes.close(() => done(undefined)) : done(undefined)));
   return 0;
+}
+
+/** A module that does not load: a local error with its file and line. */
+function cannotLoad(err: unknown, file: string, out: Output): number {
+  const at =
+    err instanceof SyntaxError && locate(err) === undefined ? syntaxLocation(file) : undefined;
+  return out.localError(err, `cannot load ${relative(process.cwd(), file) || file}`, at);
+}
+
+/**
+ * `--watch`: loads the services through the reload hooks (chokidar and the hooks are loaded only
+ * then); a module that does not load at start is an error, as without `--watch`.
+ */
+async function loadWatchedFiles(files: string[], out: Output) {
+  const { loadWatched, watchServices } = await import("./watch/watch.js");
+  const modules = await loadWatched(files);
+  if ("failed" in modules) return cannotLoad(modules.error, modules.failed, out);
+  return {
+    loaded: modules.loaded,
+    watch: (broker: ServiceBroker, o: Output) => watchServices(broker, modules, o),
+  };
 }
 
 /** Every file the arguments name; a name that matches nothing is a usage error. */

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { Kysely, type Transaction } from "kysely";
+import { Kysely, sql, type Transaction } from "kysely";
 import type { Logger } from "../observability/logger.js";
 import type { ParentContext } from "../service/call-types.js";
 import {
@@ -187,12 +187,15 @@ export class ServiceDatabase implements DataAccess {
   ): Promise<unknown> {
     const current = own ? undefined : this.#joined();
     if (current !== undefined) return fn(current.scope);
+    const signal = ctx?.signal;
+    if (signal?.aborted) throw signal.reason;
     const events: NewOutboxRow[] = [];
     let builder = this.kysely.transaction();
     if (opts?.isolation !== undefined && this.target.dialect === "postgres") {
       builder = builder.setIsolationLevel(opts.isolation);
     }
     const result = await builder.execute(async (trx) => {
+      await this.#capStatements(trx, ctx);
       const scope = this.#scope(trx, ctx, events);
       const entered: Active = { database: this, scope, done: false };
       let value: unknown;
@@ -201,6 +204,8 @@ export class ServiceDatabase implements DataAccess {
       } finally {
         entered.done = true;
       }
+      // Nobody wants the result any more (the caller timed out or left): roll back, not commit.
+      if (signal?.aborted) throw signal.reason;
       // Written last, so two transactions that serialize on a row get outbox IDs in commit order.
       if (events.length > 0) await insertOutbox(trx, events);
       return value;
@@ -211,6 +216,19 @@ export class ServiceDatabase implements DataAccess {
     if (this.target.dialect === "sqlite")
       await new Promise<void>((resolve) => setImmediate(resolve));
     return result;
+  }
+
+  /**
+   * On PostgreSQL, a transaction run for a call with less time left than the pool's statement
+   * timeout gets that budget as its own (`SET LOCAL`): a query still running when the caller's
+   * deadline passes is cancelled by the server, and the transaction rolls back.
+   */
+  async #capStatements(trx: Transaction<FlotillaTables>, ctx: ParentContext | undefined) {
+    if (this.target.dialect !== "postgres" || ctx === undefined || ctx.deadline === 0) return;
+    const limit = this.options.statementTimeout ?? DEFAULTS.statementTimeout;
+    const left = Math.max(1, Math.ceil(ctx.remaining));
+    if (limit > 0 && left >= limit) return;
+    await sql`select set_config('statement_timeout', ${String(left)}, true)`.execute(trx);
   }
 
   /** The transaction of this database the running code is in, while it is still open. */

@@ -1,7 +1,10 @@
 import { ForbiddenError, UnauthorizedError } from "./access.js";
+import { CacheConfigError, CacheValueError } from "./cache.js";
+import { ConfigInvalidError, ConfigLoadError } from "./config.js";
 import { ConflictError, DatabaseError, MigrationError, NoDatabaseError } from "./data.js";
 import {
   BrokerStoppedError,
+  CallAbortedError,
   CircuitOpenError,
   FlotillaError,
   MaxCallLevelError,
@@ -26,8 +29,10 @@ import {
   ResultNotSerializableError,
   TransporterNotConnectedError,
 } from "./infrastructure.js";
+import { NamekoRemoteError } from "./interop.js";
 import { PayloadTooDeepError } from "./limits.js";
 import { ContractBrokenError, ContractFileError, ContractSnapshotError } from "./snapshots.js";
+import { StreamBrokenError, StreamNotRoutableError } from "./streams.js";
 
 /** A class of error that {@link errorFromPlain} can rebuild by name. */
 // biome-ignore lint/suspicious/noExplicitAny: constructor signatures differ per class; only the prototype is used.
@@ -71,6 +76,7 @@ for (const cls of [
   ServiceNotFoundError,
   ServiceNotAvailableError,
   RequestTimeoutError,
+  CallAbortedError,
   MaxCallLevelError,
   ServiceSchemaError,
   UnknownHookError,
@@ -97,6 +103,13 @@ for (const cls of [
   ContractSnapshotError,
   ContractFileError,
   ContractBrokenError,
+  StreamBrokenError,
+  StreamNotRoutableError,
+  ConfigInvalidError,
+  ConfigLoadError,
+  NamekoRemoteError,
+  CacheConfigError,
+  CacheValueError,
 ]) {
   registerErrorClass(cls);
 }
@@ -109,6 +122,7 @@ export const errorCatalogue: readonly CatalogueEntry[] = [
   new ServiceNotFoundError("x"),
   new ServiceNotAvailableError("x"),
   new RequestTimeoutError("x", 0),
+  new CallAbortedError("x", "x"),
   new MaxCallLevelError(0),
   new ServiceSchemaError("x"),
   new UnknownHookError("x", "x", []),
@@ -129,6 +143,8 @@ export const errorCatalogue: readonly CatalogueEntry[] = [
       "INVALID_TRACING_CONFIG",
       "INVALID_DISCOVERY_URL",
       "UNKNOWN_DISCOVERER",
+      "INVALID_NAMEKO_OPTIONS",
+      "NOT_REPLACEABLE",
     ] as const
   ).map((code) => new ConfigurationError("x", code)),
   new MissingDependencyError("x", "x"),
@@ -149,4 +165,12 @@ export const errorCatalogue: readonly CatalogueEntry[] = [
   new ContractSnapshotError("x", "x"),
   new ContractFileError("x", "x"),
   new ContractBrokenError({ provider: "x", failures: [] }),
+  new StreamBrokenError("x"),
+  new StreamNotRoutableError("x"),
+  new ConfigInvalidError("x", "x", "x"),
+  new ConfigLoadError("x", "x"),
+  new NamekoRemoteError("x", { excType: "x", excPath: "x", excArgs: [] }),
+  new CacheConfigError("x", "INVALID_CACHER"),
+  new CacheConfigError("x", "INVALID_CACHE_OPTIONS"),
+  new CacheValueError("x", "x"),
 ].map(({ name, code, status, retryable }) => ({ name, code, status, retryable }));

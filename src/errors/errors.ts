@@ -130,6 +130,26 @@ export class RequestTimeoutError extends FlotillaError {
   }
 }
 
+/**
+ * The call was cancelled before it ended: its caller gave up (an aborted `signal` call option, a
+ * gateway client that disconnected) or left the cluster. Not retryable: nobody waits for it.
+ */
+export class CallAbortedError extends FlotillaError {
+  constructor(action: string, reason: string, options: FlotillaErrorOptions = {}) {
+    super(`Call to '${action}' was cancelled: ${reason}.`, "CALL_ABORTED", 499, {
+      ...options,
+      data: options.data ?? { action, reason },
+    });
+  }
+
+  /** The error of a call whose caller's `signal` aborted, with the signal's reason as its cause. */
+  static of(action: string, signal: AbortSignal): CallAbortedError {
+    const reason: unknown = signal.reason;
+    const text = reason instanceof Error ? reason.message : "the caller aborted it";
+    return new CallAbortedError(action, text, { cause: reason });
+  }
+}
+
 /** A call chain went deeper than `maxCallLevel`: almost always a call loop. */
 export class MaxCallLevelError extends FlotillaError {
   constructor(level: number, options: FlotillaErrorOptions = {}) {

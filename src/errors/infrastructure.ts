@@ -25,7 +25,9 @@ export type ConfigurationCode =
   | "INVALID_DATABASE_URL"
   | "INVALID_TRACING_CONFIG"
   | "INVALID_DISCOVERY_URL"
-  | "UNKNOWN_DISCOVERER";
+  | "UNKNOWN_DISCOVERER"
+  | "INVALID_NAMEKO_OPTIONS"
+  | "NOT_REPLACEABLE";
 
 /** An optional package (a broker client, msgpackr) is not installed; the message says what to run. */
 export class MissingDependencyError extends FlotillaError {

@@ -1,5 +1,7 @@
+import { Readable } from "node:stream";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { FlotillaError, ServiceNotAvailableError } from "../errors/index.js";
+import { CANCEL_HOOK, type CancelHook } from "../broker/context.js";
+import { CallAbortedError, FlotillaError, ServiceNotAvailableError } from "../errors/index.js";
 import type { ActionInfo } from "../registry/catalog.js";
 import type { CallOptions, Meta } from "../service/call-types.js";
 import { authorizeRequest } from "./auth.js";
@@ -69,7 +71,10 @@ export function createDispatcher(state: DispatchState) {
     const params = match.params;
     return traced(request, reply, route, async (headers, fail) => {
       try {
-        const merged = mergeParams(request.query, request.body, params);
+        // A raw body (`application/octet-stream`) is passed on as a stream: it becomes the
+        // action's params, and the path and query params go in `meta.$params`.
+        const upload = isReadable(request.body) ? request.body : undefined;
+        const merged = mergeParams(request.query, upload ? undefined : request.body, params);
         let meta: Meta | undefined;
         if (
           route.authenticate !== undefined ||
@@ -78,12 +83,14 @@ export function createDispatcher(state: DispatchState) {
         ) {
           meta = await authorizeRequest(route, request, merged, method);
         }
-        const result = await broker.call(route.action, merged, {
+        if (upload !== undefined) meta = { ...meta, $params: merged };
+        const result = await broker.call(route.action, upload ?? merged, {
           meta,
           requestID: request.id,
           headers,
           timeout: route.timeout,
-        });
+          [CANCEL_HOOK]: clientGone(reply, route.action),
+        } as CallOptions);
         reply.header("x-request-id", request.id);
         const sent = sendResult(request, reply, result, route.status, results);
         // Only compressed answers are asynchronous; skip the extra tick for the others.
@@ -94,6 +101,26 @@ export function createDispatcher(state: DispatchState) {
       }
     });
   };
+}
+
+function isReadable(body: unknown): body is Readable {
+  return body instanceof Readable;
+}
+
+/**
+ * Cancels the call when the client disconnects before its answer was sent: the handler's
+ * `ctx.signal` aborts with `CALL_ABORTED`, on whichever node runs it. A hook the call fills in
+ * rather than an `AbortSignal` per request, which would cost microseconds on every request.
+ */
+function clientGone(reply: FastifyReply, action: string): CancelHook {
+  const hook: CancelHook = {};
+  const res = reply.raw;
+  res.once("close", () => {
+    if (!res.writableFinished) {
+      hook.cancel?.(new CallAbortedError(action, "the HTTP client disconnected"));
+    }
+  });
+  return hook;
 }
 
 /** No route: a static file, a 405 when the path exists for other methods, else 404. */

@@ -44,6 +44,11 @@ export function registerBodyParsers(app: FastifyInstance, maxDepth: number): voi
     }
     parseJson(request, body as string, done);
   });
+  // A raw body is not read here: the action gets it as a stream (see `docs/streams.md`), with
+  // back-pressure from the node that reads it, and no size limit but what that node accepts.
+  app.addContentTypeParser("application/octet-stream", (_request, payload, done) =>
+    done(null, payload),
+  );
 }
 
 /**

@@ -38,6 +38,8 @@ export interface ParentContext {
   readonly remaining: number;
   /** The service handling it, when a handler runs it. */
   readonly service: { readonly fullName: string } | undefined;
+  /** Aborts when the work is no longer wanted; calls made from this context follow it. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Answers a call with a value instead of its error: a function of the error, or a fixed value. */
@@ -68,6 +70,12 @@ export interface CallOptions {
   fallback?: Fallback;
   /** Nodes not to send this call to while others can take it (set by retries). */
   avoidNodeIDs?: readonly string[];
+  /**
+   * Cancels the call: it rejects at once with `CALL_ABORTED`, and the handler's `ctx.signal`
+   * aborts (on another node too: a CANCEL packet tells it). Calls made from a handler follow
+   * the handler's `ctx.signal` without this option.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of one emit or broadcast. */

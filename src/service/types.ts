@@ -1,5 +1,6 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { DataAccess, DatabaseOptions } from "../data/types.js";
+import type { ActionCacheOptions, Cache } from "../middleware/cache/options.js";
 import type { BackoffOptions, RetryOptions } from "../middleware/resilience/backoff.js";
 import type { BulkheadOptions } from "../middleware/resilience/bulkhead.js";
 import type { Logger } from "../observability/logger.js";
@@ -47,6 +48,12 @@ export interface Context<P = Params, M extends Meta = Meta> extends ParentContex
   messageID: string | undefined;
   /** A durable event's delivery attempt: 1 the first time. */
   attempt: number | undefined;
+  /**
+   * Aborts when the work is no longer wanted: the call's deadline passed, its caller cancelled
+   * it (a gateway client that disconnected) or the caller's node left. Pass it on to what
+   * supports it: `fetch`, the HTTP client, `setTimeout` from `node:timers/promises`.
+   */
+  readonly signal: AbortSignal;
   /** Calls an action as part of this context's chain (meta, IDs, level and budget carried on). */
   call: CallFn;
   /** Emits an event as part of this context's chain. */
@@ -58,6 +65,8 @@ export interface Context<P = Params, M extends Meta = Meta> extends ParentContex
    * the call is traced, `trace_id` and `span_id`. Made on first use.
    */
   readonly logger: Logger;
+  /** The node's action cache: `ctx.cache.clean("products.*")` drops cached results (docs/caching.md). */
+  readonly cache: Cache;
 }
 
 /** Where a context came from; decides its `caller`, level and inherited budget. */
@@ -76,6 +85,8 @@ export interface ContextInit<P> {
   headers?: Record<string, string> | undefined;
   messageID?: string | undefined;
   attempt?: number | undefined;
+  /** The caller's signal (`signal` call option): the context's `signal` follows it. */
+  signal?: AbortSignal | undefined;
   /** For a call or event that came over the wire: its place in the chain on the caller's side. */
   origin?:
     | { level: number; parentID?: string | undefined; caller?: string | undefined }
@@ -213,6 +224,12 @@ export interface ActionDefinition<S = undefined, X = unknown, R = undefined> {
   bulkhead?: BulkheadOptions | false;
   /** Answer with this instead of the handler's error (never for invalid params). */
   fallback?: Fallback;
+  /**
+   * Cache the results (`true`: every default): per key, made of the `keys` fields (params typed
+   * by the schema, meta as `#name`; default every param), for `ttl`; in memory or in Redis by
+   * the broker's `cacher`. Errors are never cached. See docs/caching.md.
+   */
+  cache?: ActionCacheOptions<NoInfer<InferOutput<S>>> | boolean;
   /**
    * Marks the action as on its way out: `true`, or what to use instead (`"use v2.users.get"`).
    * It still works; each caller (service, or node for calls from outside a service) is warned

@@ -1,6 +1,7 @@
 import { BadPacketError, PayloadTooDeepError } from "../errors/index.js";
 import type { Serializer } from "../serializers/index.js";
 import { type Packet, type PacketBodies, PacketType, PROTOCOL_VERSION } from "./packets.js";
+import { decodeStreamBody, encodeStreamPacket } from "./streams/wire.js";
 import { checkBody } from "./validate.js";
 
 /** Bytes before the body: protocol version, serializer code, packet type. */
@@ -16,6 +17,9 @@ export function encodePacket<T extends PacketType>(
   type: T,
   body: PacketBodies[T],
 ): Uint8Array {
+  if (type === PacketType.STREAM) {
+    return encodeStreamPacket(serializer.code, body as PacketBodies[typeof PacketType.STREAM]);
+  }
   if (serializer.encodePrefixed !== undefined) {
     return serializer.encodePrefixed(
       String.fromCharCode(PROTOCOL_VERSION, serializer.code, type),
@@ -53,9 +57,12 @@ export function decodePacket(serializer: Serializer, bytes: Uint8Array): Packet 
   if (!TYPES.has(type)) throw new BadPacketError(`Unknown packet type ${type}`, "type", { type });
   let body: unknown;
   try {
-    body = serializer.decodeFrom
-      ? serializer.decodeFrom(bytes, HEADER)
-      : serializer.decode(bytes.subarray(HEADER));
+    body =
+      type === PacketType.STREAM
+        ? decodeStreamBody(bytes)
+        : serializer.decodeFrom
+          ? serializer.decodeFrom(bytes, HEADER)
+          : serializer.decode(bytes.subarray(HEADER));
   } catch (cause) {
     if (cause instanceof PayloadTooDeepError) {
       throw new BadPacketError(`Packet body is too deep: ${cause.message}`, "depth", { type });

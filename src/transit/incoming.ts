@@ -2,6 +2,7 @@ import { CallContext } from "../broker/context.js";
 import type { LocalNode } from "../broker/remote.js";
 import {
   BrokerStoppedError,
+  CallAbortedError,
   errorFromPlain,
   errorToPlain,
   PacketTooLargeError,
@@ -10,11 +11,13 @@ import {
 } from "../errors/index.js";
 import { send, type TransitCore } from "./core.js";
 import {
+  type CancelPacket,
   type EventPacket,
   PacketType,
   type RequestPacket,
   type ResponsePacket,
 } from "./packets.js";
+import { isByteStream, type StreamReceiver, type Streams, toReadable } from "./streams/index.js";
 
 /**
  * Handles calls, answers and events that arrive from other nodes: runs the local handler with a
@@ -23,16 +26,29 @@ import {
 export class Incoming {
   /** Requests from other nodes being handled now (graceful stop waits for them). */
   inFlight = 0;
+  /** Their contexts, by caller and request ID, so a CANCEL or the caller's leaving aborts them. */
+  readonly #live = new Map<string, CallContext<unknown>>();
 
   constructor(
     private readonly core: TransitCore,
     private readonly local: LocalNode,
+    private readonly streams: Streams,
   ) {}
 
   /** Handles a call; the promise settles once it is answered (or dropped). */
   request(packet: RequestPacket): Promise<void> | undefined {
     const action = this.core.registry.actions.get(packet.action);
+    // Params that are a stream: its pieces follow this packet; credit goes back to the caller.
+    const input =
+      packet.stream === true
+        ? this.streams.receive(
+            packet.sender,
+            packet.id,
+            this.core.topics.node("RES", packet.sender),
+          )
+        : undefined;
     if (!this.local.acceptingCalls) {
+      input?.destroy();
       this.#reply(packet, undefined, new BrokerStoppedError(this.core.nodeID));
       return;
     }
@@ -41,6 +57,7 @@ export class Incoming {
       action.visibility === "protected" ||
       action.visibility === "private"
     ) {
+      input?.destroy();
       this.#reply(
         packet,
         undefined,
@@ -53,6 +70,7 @@ export class Incoming {
       // It waited in a queue: run it only with what is left of its budget, or not at all.
       timeout -= Math.max(0, Date.now() - packet.sentAt);
       if (timeout <= 0) {
+        input?.destroy();
         this.core.logger.debug(
           { action: packet.action, from: packet.sender },
           "Dropped an expired queued request",
@@ -62,7 +80,7 @@ export class Incoming {
     }
     const ctx = new CallContext(this.local.host, {
       name: action.name,
-      params: packet.params ?? {},
+      params: input ?? packet.params ?? {},
       meta: packet.meta ?? {},
       service: action.service,
       timeout: timeout > 0 ? timeout : undefined,
@@ -78,22 +96,56 @@ export class Incoming {
       result = Promise.reject(err);
     }
     this.inFlight++;
+    const key = `${packet.sender}\n${packet.id}`;
+    this.#live.set(key, ctx);
+    const done = (result?: unknown) => {
+      this.inFlight--;
+      if (this.#live.get(key) === ctx) this.#live.delete(key);
+      CallContext.end(ctx);
+      // What the handler left unread of its input is not wanted (unless it streams it back).
+      if (input !== undefined) endInput(input, result);
+    };
     return result.then(
       (data) => {
-        this.inFlight--;
+        done(data);
         this.#reply(packet, data, undefined);
       },
       (err: unknown) => {
-        this.inFlight--;
+        done();
         this.#reply(packet, undefined, err);
       },
     );
   }
 
+  /** The caller gave up on a request it sent: its handler's `ctx.signal` aborts. */
+  cancel(packet: CancelPacket): void {
+    const ctx = this.#live.get(`${packet.sender}\n${packet.id}`);
+    if (ctx !== undefined) {
+      CallContext.cancel(ctx, new CallAbortedError(ctx.name, "the caller cancelled it"));
+    }
+  }
+
+  /** A node left: the handlers still working for it stop being wanted. */
+  callerLeft(nodeID: string): void {
+    for (const ctx of this.#live.values()) {
+      if (ctx.callerNodeID !== nodeID) continue;
+      CallContext.cancel(ctx, new CallAbortedError(ctx.name, `the caller's node '${nodeID}' left`));
+    }
+  }
+
   response(packet: ResponsePacket): void {
-    const settled = packet.ok
-      ? this.core.pending.resolve(packet.id, packet.data)
-      : this.core.pending.reject(packet.id, errorFromPlain(packet.error ?? NO_ERROR));
+    let settled: boolean;
+    if (packet.ok && packet.stream === true) {
+      // The result is a stream: its pieces follow; credit goes back to the node serving it.
+      const topic = this.core.topics.node("REQ", packet.sender);
+      const output = this.streams.receive(packet.sender, packet.id, topic);
+      settled = this.core.pending.resolve(packet.id, output);
+      if (!settled) output.destroy();
+    } else {
+      settled = packet.ok
+        ? this.core.pending.resolve(packet.id, packet.data)
+        : this.core.pending.reject(packet.id, errorFromPlain(packet.error ?? NO_ERROR));
+    }
     if (!settled)
       this.core.logger.debug(
         { id: packet.id, from: packet.sender },
@@ -128,6 +180,13 @@ export class Incoming {
   #reply(packet: RequestPacket, data: unknown, err: unknown): void {
     const topic = this.core.topics.node("RES", packet.sender);
     const sender = this.core.nodeID;
+    if (err === undefined && isByteStream(data)) {
+      // The answer says a stream follows; its pieces go after it, on the same topic, in order.
+      send(this.core, topic, PacketType.RESPONSE, { sender, id: packet.id, ok: true, stream: true })
+        .then(() => this.streams.send(data, packet.sender, packet.id, topic))
+        .catch(this.#replyFailed);
+      return;
+    }
     let sending: Promise<void>;
     try {
       sending =
@@ -180,3 +239,11 @@ const NO_ERROR = {
   status: 500,
   retryable: false,
 } as const;
+
+/** Ends a request's input stream once its handler is done with it. */
+function endInput(input: StreamReceiver, result: unknown): void {
+  if (input.readableEnded || input.destroyed) return;
+  // A handler that answers with a stream may be passing its input through: end the input with it.
+  if (isByteStream(result)) toReadable(result).once("close", () => input.destroy());
+  else input.destroy();
+}

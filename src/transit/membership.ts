@@ -20,6 +20,7 @@ export class Membership {
   constructor(
     private readonly core: TransitCore,
     private readonly emit: InternalEmit,
+    private readonly left: (nodeID: string) => void = () => {},
   ) {}
 
   /** A node announced itself (new, changed, or restarted under the same ID). */
@@ -27,7 +28,10 @@ export class Membership {
     const { registry } = this.core;
     const previous = registry.remote.upsert(info, Date.now());
     const restarted = previous !== undefined && previous.instanceID !== info.instanceID;
-    if (restarted) this.core.pending.rejectNode(info.sender, "node restarted");
+    if (restarted) {
+      this.core.pending.rejectNode(info.sender, "node restarted");
+      this.left(info.sender);
+    }
     registry.changed();
     if (previous === undefined || restarted) {
       this.core.logger.info(
@@ -44,6 +48,7 @@ export class Membership {
   gone(nodeID: string, unexpected: boolean): boolean {
     if (!this.core.registry.remote.remove(nodeID)) return false;
     const failed = this.core.pending.rejectNode(nodeID, unexpected ? "node lost" : "node left");
+    this.left(nodeID);
     this.core.registry.changed();
     this.core.logger[unexpected ? "warn" : "info"](
       { peer: nodeID, failedCalls: failed },

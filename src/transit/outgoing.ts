@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { inheritHeaders } from "../broker/context.js";
+import { CallContext, cancelHookOf, inheritHeaders } from "../broker/context.js";
 import {
+  CallAbortedError,
   CircuitOpenError,
   DurablePublishError,
   FlotillaError,
@@ -8,6 +9,7 @@ import {
   PacketTooLargeError,
   RequestTimeoutError,
   ServiceNotAvailableError,
+  StreamNotRoutableError,
 } from "../errors/index.js";
 import type { BreakerBoard } from "../middleware/resilience/breakers.js";
 import type { RemoteAction } from "../registry/remote.js";
@@ -15,6 +17,7 @@ import type { Strategy } from "../registry/strategies/index.js";
 import type { CallOptions, EventEnvelope, Meta, ParentContext } from "../service/call-types.js";
 import { send, type TransitCore } from "./core.js";
 import { PacketType } from "./packets.js";
+import { isByteStream, type Streams } from "./streams/index.js";
 
 /**
  * How long an acknowledged event delivery (an explicitly durable emit on `tcp://`) waits for the
@@ -42,6 +45,7 @@ export class Outgoing {
 
   constructor(
     private readonly core: TransitCore,
+    private readonly streams: Streams,
     private readonly strategy: Strategy,
     private readonly maxCallLevel: number,
     private readonly requestTimeout: number,
@@ -68,6 +72,11 @@ export class Outgoing {
     if (timeout < 0) {
       throw new RequestTimeoutError(name, 0, { data: { action: name, reason: "deadline passed" } });
     }
+    const signal = opts?.signal;
+    if (signal?.aborted) throw CallAbortedError.of(name, signal);
+    // A stream as params follows the request to the node that takes it: one must be known.
+    const stream = isByteStream(params) ? params : undefined;
+    if (stream !== undefined && route.nodeID === "") throw new StreamNotRoutableError(name);
     const id = `${this.#idPrefix}-${(this.#seq++).toString(36)}`;
     const pending = this.core.pending.add(
       id,
@@ -80,7 +89,7 @@ export class Outgoing {
       sender: this.core.nodeID,
       id,
       action: name,
-      params,
+      params: stream === undefined ? params : null,
       meta,
       // A call from outside any chain starts one: its packet ID is unique and costs nothing.
       requestID: opts?.requestID ?? parent?.requestID ?? id,
@@ -90,6 +99,7 @@ export class Outgoing {
       timeout,
       headers: inheritHeaders(parent, opts?.headers),
       sentAt: route.queued ? Date.now() : undefined,
+      stream: stream === undefined ? undefined : true,
     };
     // A request waiting in a durable queue should outlive a broker restart, until its deadline.
     const durable = this.core.transporter.capabilities.persistentQueues === true;
@@ -117,7 +127,59 @@ export class Outgoing {
             });
       this.core.pending.reject(id, error);
     });
+    this.#cancellable(opts, parent, pending, id, name, route.nodeID);
+    if (stream !== undefined) {
+      this.streams.send(stream, route.nodeID, id, route.topic);
+      // The call failed (timeout, node lost): the callee reads no more of it.
+      pending.catch(() => this.streams.stop(route.nodeID, id));
+    }
     return pending;
+  }
+
+  /**
+   * Makes request `id` cancellable: by the caller's `signal`, by its cancel hook (the gateway's),
+   * and by the cancellation of the context it is made from. Cancelled, the caller hears
+   * `CALL_ABORTED` at once and the node working on it gets a CANCEL, so the handler's
+   * `ctx.signal` aborts there too (a request in a broker-balanced queue has no known node: its
+   * own deadline ends it).
+   */
+  #cancellable(
+    opts: CallOptions | undefined,
+    parent: ParentContext | undefined,
+    pending: Promise<unknown>,
+    id: string,
+    action: string,
+    nodeID: string,
+  ): void {
+    const signal = opts?.signal;
+    const hook = cancelHookOf(opts);
+    const fromContext = parent instanceof CallContext;
+    if (signal === undefined && hook === undefined && !fromContext) return;
+    const cancel = (reason: unknown) => {
+      const error =
+        reason instanceof CallAbortedError
+          ? reason
+          : new CallAbortedError(action, reason instanceof Error ? reason.message : "cancelled", {
+              cause: reason,
+            });
+      if (!this.core.pending.reject(id, error) || nodeID === "") return;
+      const topic = this.core.topics.node("REQ", nodeID);
+      send(this.core, topic, PacketType.CANCEL, { sender: this.core.nodeID, id }).catch(
+        (err: unknown) => this.core.logger.debug({ err, action, nodeID }, "Could not send CANCEL"),
+      );
+    };
+    if (hook !== undefined) hook.cancel = cancel;
+    const offs: (() => void)[] = [];
+    if (fromContext) offs.push(CallContext.follow(parent, cancel));
+    if (signal !== undefined) {
+      const onAbort = () => cancel(CallAbortedError.of(action, signal));
+      signal.addEventListener("abort", onAbort, { once: true });
+      offs.push(() => signal.removeEventListener("abort", onAbort));
+    }
+    const off = () => {
+      for (const fn of offs) fn();
+    };
+    pending.then(off, off);
   }
 
   /**
@@ -284,6 +346,7 @@ export class Outgoing {
 }
 
 function isLocalFailure(error: unknown): boolean {
+  if (error instanceof CallAbortedError) return true;
   const reason = (error as { data?: { reason?: unknown } } | undefined)?.data?.reason;
   return reason === "send failed" || reason === "connection lost";
 }

@@ -16,6 +16,9 @@ export const PacketType = {
   PING: 7,
   PONG: 8,
   DISCONNECT: 9,
+  CANCEL: 10,
+  STREAM: 11,
+  STREAM_ACK: 12,
 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 
@@ -43,6 +46,8 @@ export interface RequestPacket extends Base {
    */
   sentAt?: number | undefined;
   headers?: Record<string, string> | undefined;
+  /** The params are a byte stream: they follow as STREAM packets with this request's ID. */
+  stream?: boolean | undefined;
 }
 
 /** The answer to a request: its result or its error. */
@@ -51,6 +56,8 @@ export interface ResponsePacket extends Base {
   ok: boolean;
   data?: unknown;
   error?: PlainError;
+  /** The result is a byte stream: it follows as STREAM packets with the request's ID. */
+  stream?: boolean | undefined;
 }
 
 /** An event for some groups on the receiving node (`groups` null: every handler). */
@@ -96,6 +103,37 @@ export interface PongPacket extends Base {
   arrived: number;
 }
 
+/** The caller no longer wants the answer to request `id`: the handler's `ctx.signal` aborts. */
+export interface CancelPacket extends Base {
+  id: string;
+}
+
+/**
+ * One piece of a byte stream (a call's params or result), for request `id`. Encoded in binary,
+ * not by the serializer (see `streams/wire.ts`): the bytes travel as they are.
+ */
+export interface StreamPacket extends Base {
+  id: string;
+  /** 0, 1, 2... per stream: a gap or repeat is a broken stream. */
+  seq: number;
+  /** {@link STREAM_END} and {@link STREAM_ERROR} bits. */
+  flags: number;
+  /** The bytes; with STREAM_ERROR, the JSON of the plain error. */
+  data: Uint8Array;
+}
+
+/** The last piece of a stream. */
+export const STREAM_END = 1;
+/** The stream failed on the sender's side: `data` is the error. */
+export const STREAM_ERROR = 2;
+
+/** The receiver of stream `id` took `credit` more pieces, or (`cancel`) wants no more. */
+export interface StreamAckPacket extends Base {
+  id: string;
+  credit: number;
+  cancel?: boolean | undefined;
+}
+
 export type DiscoverPacket = Base;
 export type DisconnectPacket = Base;
 
@@ -110,6 +148,9 @@ export interface PacketBodies {
   [PacketType.PING]: PingPacket;
   [PacketType.PONG]: PongPacket;
   [PacketType.DISCONNECT]: DisconnectPacket;
+  [PacketType.CANCEL]: CancelPacket;
+  [PacketType.STREAM]: StreamPacket;
+  [PacketType.STREAM_ACK]: StreamAckPacket;
 }
 
 /** A decoded packet: its type and body. */

@@ -25,6 +25,7 @@ import { Outgoing } from "./outgoing.js";
 import { type Packet, PacketType } from "./packets.js";
 import { PendingRequests } from "./pending.js";
 import { RegistryLink } from "./registry-link.js";
+import { Streams } from "./streams/index.js";
 import { Topics } from "./topics.js";
 
 /** What transit needs from its broker. */
@@ -68,6 +69,8 @@ export class Transit implements Remote {
   readonly breakers: BreakerBoard | undefined;
   readonly #incoming: Incoming;
   readonly #outgoing: Outgoing;
+  /** Byte streams in flight to and from other nodes (a call's params or result). */
+  readonly streams: Streams;
   readonly #deps: TransitDeps;
   /** Checks every incoming packet before anything acts on it. */
   readonly #guard: PacketGuard;
@@ -100,9 +103,14 @@ export class Transit implements Remote {
       traffic: deps.traffic ?? newTraffic(),
     };
     this.#guard = new PacketGuard(this.core);
+    this.streams = new Streams(this.core);
     const emitInternal = (event: string, payload: unknown) =>
       deps.local.emitInternal(event, payload);
-    const membership = new Membership(this.core, emitInternal);
+    // A caller that leaves no longer wants its answers: the handlers' `ctx.signal` aborts.
+    const membership = new Membership(this.core, emitInternal, (nodeID) => {
+      this.#incoming.callerLeft(nodeID);
+      this.streams.peerGone(nodeID);
+    });
     const registry =
       options.discoverer === undefined
         ? undefined
@@ -117,7 +125,7 @@ export class Transit implements Remote {
       options.strategy.needsLatency === true,
       registry,
     );
-    this.#incoming = new Incoming(this.core, deps.local);
+    this.#incoming = new Incoming(this.core, deps.local, this.streams);
     this.breakers =
       options.circuitBreaker === false
         ? undefined
@@ -133,6 +141,7 @@ export class Transit implements Remote {
           });
     this.#outgoing = new Outgoing(
       this.core,
+      this.streams,
       options.strategy,
       options.maxCallLevel,
       options.requestTimeout,
@@ -269,6 +278,7 @@ export class Transit implements Remote {
     this.core.pending.rejectAll(
       (action) => new BrokerStoppedError(this.core.nodeID, { data: { action } }),
     );
+    this.streams.closeAll();
     await this.core.transporter.disconnect();
   }
 
@@ -282,6 +292,7 @@ export class Transit implements Remote {
     this.core.pending.rejectAll(
       (action) => new BrokerStoppedError(this.core.nodeID, { data: { action } }),
     );
+    this.streams.closeAll();
     // No goodbye, nothing flushed, no acks: what a killed process leaves behind.
     const { transporter } = this.core;
     await (transporter.kill ? transporter.kill() : transporter.disconnect());
@@ -337,6 +348,15 @@ export class Transit implements Remote {
         break;
       case PacketType.DISCONNECT:
         if (!own) discovery.onNodeGone(packet.body.sender, false);
+        break;
+      case PacketType.CANCEL:
+        this.#incoming.cancel(packet.body);
+        break;
+      case PacketType.STREAM:
+        this.streams.piece(packet.body);
+        break;
+      case PacketType.STREAM_ACK:
+        this.streams.ack(packet.body);
         break;
     }
   }

@@ -67,6 +67,7 @@ const bodies: Record<PacketType, Check> = {
     params: anything,
     timeout: number(0),
     sentAt: optional(number(0)),
+    stream: optional(boolean),
   }),
   [PacketType.RESPONSE]: shape({
     sender: id,
@@ -74,6 +75,7 @@ const bodies: Record<PacketType, Check> = {
     ok: boolean,
     data: anything,
     error: optional(plainError(0)),
+    stream: optional(boolean),
   }),
   [PacketType.EVENT]: shape({
     ...call,
@@ -90,6 +92,21 @@ const bodies: Record<PacketType, Check> = {
   [PacketType.PING]: shape({ sender: id, id: text(L.name), time: number() }),
   [PacketType.PONG]: shape({ sender: id, id: text(L.name), time: number(), arrived: number() }),
   [PacketType.DISCONNECT]: shape({ sender: id }),
+  [PacketType.CANCEL]: shape({ sender: id, id }),
+  // Decoded from binary by streams/wire.ts, which checks the lengths; the types are checked here.
+  [PacketType.STREAM]: shape({
+    sender: id,
+    id,
+    seq: count,
+    flags: number(0, 255, true),
+    data: anything,
+  }),
+  [PacketType.STREAM_ACK]: shape({
+    sender: id,
+    id,
+    credit: number(0, 1_000_000, true),
+    cancel: optional(boolean),
+  }),
 };
 
 /**

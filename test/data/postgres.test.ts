@@ -288,3 +288,47 @@ describe("data on PostgreSQL only", () => {
     expect(nodes.map((n) => n.health().databases[name]?.outbox.published)).not.toContain(0);
   });
 });
+
+const kit = dataKit(postgresTarget);
+
+describe("PostgreSQL: a call's deadline reaches its transaction", () => {
+  it("cancels the running query and rolls back when the caller timed out", async () => {
+    const k = kit();
+    const name = k.name("slowtx");
+    let failed: (err: unknown) => void = () => {};
+    const ended = new Promise<unknown>((resolve) => {
+      failed = resolve;
+    });
+    const service = defineService({
+      name,
+      database: shopDatabase(),
+      actions: {
+        slow: {
+          handler: (ctx) =>
+            ctx
+              .transaction(async (tx) => {
+                await tx.db
+                  .insertInto("orders")
+                  .values({ id: "o-1", item: "kept?", qty: 1 })
+                  .execute();
+                await sql`select pg_sleep(60)`.execute(tx.db);
+                return "done";
+              })
+              .catch((err: unknown) => {
+                failed(err);
+                throw err;
+              }),
+        },
+      },
+    });
+    await k.start(service);
+    const caller = await k.start([]);
+    await caller.waitForServices([name], 10_000);
+    const call = caller.call(`${name}.slow`, {}, { timeout: 500 });
+    await expect(call).rejects.toMatchObject({ code: "REQUEST_TIMEOUT" });
+    // The server cancelled pg_sleep at the caller's deadline (57014), long before its 60 s.
+    expect(await ended).toMatchObject({ code: "DB_ERROR", data: { reason: "57014" } });
+    const { rows } = await admin.query(`select count(*)::int as n from "${name}".orders`);
+    expect(rows[0]).toEqual({ n: 0 });
+  });
+});

@@ -3,6 +3,7 @@ import { getInternals } from "../../broker/internals.js";
 import type { BrokerHealth } from "../../broker/options.js";
 import type { DatabaseHealth } from "../../data/types.js";
 import type { DeadLetters } from "../../events/durable/dead-letters.js";
+import type { CacheCounts } from "../../middleware/cache/options.js";
 import type { BreakerState } from "../../middleware/resilience/breaker.js";
 import { bulkheadOf } from "../../middleware/resilience/bulkhead-middleware.js";
 import type { Registry as FlotillaRegistry } from "../../registry/registry.js";
@@ -108,6 +109,7 @@ export function registerCollectors(
   registerOutbox(gauge, counter, host);
   registerTraffic(counter, host, traffic);
   registerDeprecated(counter, host);
+  registerCache(counter, gauge, host);
 }
 
 type Reader = (add: (labels: Record<string, string>, value: number) => void) => void;
@@ -184,6 +186,57 @@ function registerDeprecated(counter: Register, host: MetricsHost): void {
     "Deliveries to this node's deprecated event handlers, by event and emitter (the emitting service, or its node).",
     ["event", "caller"],
     per("event"),
+  );
+}
+
+/**
+ * The action cache, from `broker.health().cache` (plain numbers kept by the cache, so a hit
+ * costs the call one addition): hits, misses and stores per action, cleans, and whether the
+ * store answers.
+ */
+function registerCache(counter: Register, gauge: Register, host: MetricsHost): void {
+  const per = (read: (c: CacheCounts) => number): Reader => {
+    return (add) => {
+      const actions = host.health().cache?.actions ?? {};
+      for (const [action, counts] of Object.entries(actions)) add({ action }, read(counts));
+    };
+  };
+  counter(
+    "cache_hits_total",
+    "Calls answered from the action cache.",
+    ["action"],
+    per((c) => c.hits),
+  );
+  counter(
+    "cache_misses_total",
+    "Calls the action cache had no result for (the handler ran, or the call waited for the one that ran it).",
+    ["action"],
+    per((c) => c.misses),
+  );
+  counter(
+    "cache_sets_total",
+    "Results stored in the action cache.",
+    ["action"],
+    per((c) => c.sets),
+  );
+  counter(
+    "cache_uncacheable_total",
+    "Results not cached because JSON cannot carry them (CACHE_VALUE_NOT_SERIALIZABLE).",
+    ["action"],
+    per((c) => c.uncacheable),
+  );
+  counter("cache_cleans_total", "Calls of cache.clean() on this node.", [], (add) => {
+    const cache = host.health().cache;
+    if (cache !== undefined) add({}, cache.cleans);
+  });
+  gauge(
+    "cache_connected",
+    "Whether the action cache's store answers (1) or not (0: a Redis outage; calls run their handlers).",
+    ["cacher"],
+    (set) => {
+      const cache = host.health().cache;
+      if (cache !== undefined) set({ cacher: cache.cacher }, cache.connected ? 1 : 0);
+    },
   );
 }
 
