@@ -143,7 +143,7 @@ export class CallContext<P = Params, M extends Meta = Meta> implements Context<P
    * was cancelled. Made on first read, so handlers that never look at it pay nothing.
    */
   get signal(): AbortSignal {
-    const c = (this.#c ??= { ended: false });
+    const c = stateOf(this);
     if (c.abort !== undefined) return c.abort.signal;
     const own = new AbortController();
     c.abort = own;
@@ -176,12 +176,22 @@ export class CallContext<P = Params, M extends Meta = Meta> implements Context<P
     return own.signal;
   }
 
+  /** The cancellation state of `ctx`, made on first need. */
+  static state<P, M extends Meta>(ctx: CallContext<P, M>): CancelState {
+    let c = ctx.#c;
+    if (c === undefined) {
+      c = { ended: false };
+      ctx.#c = c;
+    }
+    return c;
+  }
+
   /**
    * Cancels `ctx`: its `signal` aborts with `reason` (now or when first read), and what follows
    * it (calls made from it, their contexts) is told.
    */
   static cancel<P, M extends Meta>(ctx: CallContext<P, M>, reason: unknown): void {
-    const c = (ctx.#c ??= { ended: false });
+    const c = stateOf(ctx);
     if (c.ended || c.cancelled !== undefined) return;
     c.cancelled = { reason };
     if (c.abort !== undefined && !c.abort.signal.aborted) c.abort.abort(reason);
@@ -198,13 +208,14 @@ export class CallContext<P = Params, M extends Meta = Meta> implements Context<P
     ctx: CallContext<P, M>,
     fn: (reason: unknown) => void,
   ): () => void {
-    const c = (ctx.#c ??= { ended: false });
+    const c = stateOf(ctx);
     if (c.cancelled !== undefined) {
       fn(c.cancelled.reason);
       return noop;
     }
     if (c.ended) return noop;
-    const dependents = (c.dependents ??= new Set());
+    const dependents = c.dependents ?? new Set();
+    c.dependents = dependents;
     dependents.add(fn);
     return () => dependents.delete(fn);
   }
@@ -216,14 +227,14 @@ export class CallContext<P = Params, M extends Meta = Meta> implements Context<P
   static chain<P, M extends Meta>(ctx: CallContext<P, M>): boolean {
     const parent = ctx.#parent;
     if (!(parent instanceof CallContext)) return false;
-    const c = (ctx.#c ??= { ended: false });
+    const c = stateOf(ctx);
     c.unchain = CallContext.follow(parent, (reason) => CallContext.cancel(ctx, reason));
     return true;
   }
 
   /** The handler has settled: the deadline timer and the dependents are no longer needed. */
   static end<P, M extends Meta>(ctx: CallContext<P, M>): void {
-    const c = (ctx.#c ??= { ended: false });
+    const c = stateOf(ctx);
     c.unchain?.();
     c.unchain = undefined;
     c.ended = true;
@@ -301,8 +312,12 @@ function dataOf(ctx: CallContext): DataAccess {
 
 function noop(): void {}
 
+function stateOf<P, M extends Meta>(ctx: CallContext<P, M>): CancelState {
+  return CallContext.state(ctx);
+}
+
 /** A context's cancellation: made on first need, so plain calls carry one field for it. */
-interface CancelState {
+export interface CancelState {
   /** Handler settled: no timer, no dependents. */
   ended: boolean;
   /** The caller's `signal` option, which `signal` follows. */
