@@ -9,7 +9,7 @@ import type { LocalAction } from "../registry/local.js";
 import type { Registry } from "../registry/registry.js";
 import type { CallOptions, ContextHost, ParentContext } from "../service/call-types.js";
 import type { Context } from "../service/types.js";
-import { CallContext, type CancelHook, cancelHookOf } from "./context.js";
+import { CallContext, cancelHookOf } from "./context.js";
 import type { Remote } from "./remote.js";
 
 /** Settings the invoker reads on every call. */
@@ -88,17 +88,35 @@ export class Invoker {
         data: { action: action.name, reason: "deadline passed" },
       });
     }
-    const signal = opts?.signal;
-    if (signal?.aborted) throw CallAbortedError.of(action.name, signal);
-    const hook = cancelHookOf(opts);
-    if (hook !== undefined) hookUp(hook, ctx);
-    // A nested call follows its parent's cancellation until it ends.
-    const chained = parent !== undefined && CallContext.chain(ctx);
-    const result = settle(action.handler(ctx));
-    // Without a deadline, a caller's signal or a parent there is nothing to clear or race.
-    if (ctx.deadline === 0 && signal === undefined && !chained) return result;
-    return watch(ctx, result, action.name, signal);
+    // A plain call (no options, not from a handler) stays on the short path.
+    if (opts === undefined && parent === undefined) {
+      const result = settle(action.handler(ctx));
+      return ctx.deadline === 0 ? result : watch(ctx, result, action.name, undefined);
+    }
+    return cancellable(action, ctx, opts, parent !== undefined);
   }
+}
+
+/**
+ * Runs a call that may be cancelled: by the caller's `signal` or cancel hook, or (a nested call)
+ * with the context it was made from.
+ */
+function cancellable(
+  action: LocalAction,
+  ctx: CallContext<unknown>,
+  opts: CallOptions | undefined,
+  nested: boolean,
+): Promise<unknown> {
+  const signal = opts?.signal;
+  if (signal?.aborted) throw CallAbortedError.of(action.name, signal);
+  const hook = cancelHookOf(opts);
+  if (hook !== undefined) hook.cancel = (reason) => CallContext.cancel(ctx, reason);
+  // A nested call follows its parent's cancellation until it ends.
+  const chained = nested && CallContext.chain(ctx);
+  const result = settle(action.handler(ctx));
+  // Without a deadline, a caller's signal or a parent there is nothing to clear or race.
+  if (ctx.deadline === 0 && signal === undefined && !chained) return result;
+  return watch(ctx, result, action.name, signal);
 }
 
 /**
@@ -137,12 +155,6 @@ function watch(
       },
     );
   });
-}
-
-/** Lets the caller's hook cancel `ctx` (a function of its own: a closure over `ctx` in `local`
- * would put `ctx` in a heap context on every call). */
-function hookUp(hook: CancelHook, ctx: CallContext<unknown>): void {
-  hook.cancel = (reason) => CallContext.cancel(ctx, reason);
 }
 
 function visibleTo(action: LocalAction, parent: ParentContext | undefined): boolean {
