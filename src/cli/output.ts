@@ -11,7 +11,8 @@ export function wantsColor(stream: Stream, env: NodeJS.ProcessEnv = process.env)
   return stream.isTTY === true && env.TERM !== "dumb";
 }
 
-const paint = (on: boolean, code: number) => (text: string) =>
+/** A function that wraps text in the ANSI style `code` when `on`, else returns it as it is. */
+export const paint = (on: boolean, code: number) => (text: string) =>
   on ? `\x1b[${code}m${text}\x1b[0m` : text;
 
 /**

@@ -19,12 +19,25 @@ export function showProgress(
   text: string,
   stream: Pick<NodeJS.WriteStream, "write" | "isTTY"> = process.stderr,
 ): Progress {
-  if (stream.isTTY !== true) return { stop() {} };
   const started = Date.now();
   let frame = 0;
-  const draw = () => {
+  return redrawn(stream, () => {
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    stream.write(`\r\x1b[2K${FRAMES[frame++ % FRAMES.length]} ${text} ${seconds}s`);
+    return `${FRAMES[frame++ % FRAMES.length]} ${text} ${seconds}s`;
+  });
+}
+
+/**
+ * Draws the line `line()` makes on `stream`, in place, now and every 100 ms until `stop()`, which
+ * clears it; only on a terminal (elsewhere a no-op, so logs and pipes never see it).
+ */
+export function redrawn(
+  stream: Pick<NodeJS.WriteStream, "write" | "isTTY">,
+  line: () => string,
+): Progress {
+  if (stream.isTTY !== true) return { stop() {} };
+  const draw = () => {
+    stream.write(`\r\x1b[2K${line()}`);
   };
   draw();
   const timer = setInterval(draw, 100);

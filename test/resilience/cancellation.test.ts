@@ -4,7 +4,13 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Context, createHttpClient, defineService, FlotillaError } from "flotilla";
+import {
+  type Context,
+  createHttpClient,
+  defineService,
+  FlotillaError,
+  type ServiceBroker,
+} from "flotilla";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createGateway } from "../../src/gateway/index.js";
 import { deferred, startBroker } from "../helpers.js";
@@ -76,6 +82,32 @@ afterEach(() => {
 
 const code = (err: unknown) => (err instanceof FlotillaError ? err.code : String(err));
 
+/** Starts a node on `bus` running the waiter; `ended` resolves with why its handler stopped. */
+async function leaf(bus: string, nodeID = "server"): Promise<{ ended: Promise<unknown> }> {
+  const ended = deferred<unknown>();
+  await startBroker(
+    waiter(() => "", ended.resolve),
+    { nodeID, transporter: bus },
+  );
+  return { ended: ended.promise };
+}
+
+/**
+ * Calls `action` from `caller` with a signal, aborts it once the waiter's handler runs, and
+ * returns the call (rejected by then or soon).
+ */
+async function abortMidway(
+  caller: ServiceBroker,
+  action: string,
+): Promise<{ call: Promise<unknown> }> {
+  const controller = new AbortController();
+  const call = caller.call(action, {}, { signal: controller.signal, timeout: 30_000 });
+  call.catch(() => {});
+  await started.promise;
+  controller.abort(new Error("user pressed stop"));
+  return { call };
+}
+
 describe("ctx.signal", () => {
   it("stops a handler waiting on a slow outside call when its caller times out (remote, tcp://)", async () => {
     const slow = await slowServer();
@@ -141,20 +173,15 @@ describe("ctx.signal", () => {
   });
 
   it("follows the caller's signal option: the call rejects at once, the remote handler stops", async () => {
-    const ended = deferred<unknown>();
     const bus = `memory://cancel-${randomUUID().slice(0, 8)}`;
-    await startBroker(
-      waiter(() => "", ended.resolve),
-      { nodeID: "server", transporter: bus },
-    );
+    const { ended } = await leaf(bus);
     const client = await startBroker([], { nodeID: "client", transporter: bus });
     await client.waitForServices(["waiter"], 5_000);
-    const controller = new AbortController();
-    const call = client.call("waiter.idle", {}, { signal: controller.signal, timeout: 30_000 });
-    await started.promise;
-    controller.abort(new Error("user pressed stop"));
-    await expect(call).rejects.toMatchObject({ code: "CALL_ABORTED" });
-    const reason = await ended.promise;
+    const { call } = await abortMidway(client, "waiter.idle");
+    await expect(call).rejects.toMatchObject({
+      code: "CALL_ABORTED",
+    });
+    const reason = await ended;
     expect(code(reason)).toBe("CALL_ABORTED");
     expect((reason as Error).message).toContain("the caller cancelled it");
   });
@@ -188,12 +215,8 @@ describe("ctx.signal", () => {
   });
 
   it("carries on down the chain: a nested remote call is cancelled with its parent", async () => {
-    const ended = deferred<unknown>();
     const bus = `memory://cancel-${randomUUID().slice(0, 8)}`;
-    await startBroker(
-      waiter(() => "", ended.resolve),
-      { nodeID: "leaf", transporter: bus },
-    );
+    const { ended } = await leaf(bus, "leaf");
     await startBroker(
       defineService({
         name: "middle",
@@ -203,22 +226,14 @@ describe("ctx.signal", () => {
     );
     const client = await startBroker([], { nodeID: "client", transporter: bus });
     await client.waitForServices(["middle", "waiter"], 5_000);
-    const controller = new AbortController();
-    const call = client.call("middle.relay", {}, { signal: controller.signal, timeout: 30_000 });
-    call.catch(() => {});
-    await started.promise;
-    controller.abort();
+    await abortMidway(client, "middle.relay");
     // client -> middle (CANCEL) -> middle's ctx.signal aborts -> its call to the leaf is cancelled.
-    expect(code(await ended.promise)).toBe("CALL_ABORTED");
+    expect(code(await ended)).toBe("CALL_ABORTED");
   });
 
   it("reaches a remote call made by a local nested call of a cancelled call", async () => {
-    const ended = deferred<unknown>();
     const bus = `memory://cancel-${randomUUID().slice(0, 8)}`;
-    await startBroker(
-      waiter(() => "", ended.resolve),
-      { nodeID: "leaf", transporter: bus },
-    );
+    const { ended } = await leaf(bus, "leaf");
     const edge = await startBroker(
       defineService({
         name: "outer",
@@ -231,12 +246,8 @@ describe("ctx.signal", () => {
       { nodeID: "edge", transporter: bus },
     );
     await edge.waitForServices(["waiter"], 5_000);
-    const controller = new AbortController();
-    const call = edge.call("outer.top", {}, { signal: controller.signal });
-    call.catch(() => {});
-    await started.promise;
-    controller.abort();
-    expect(code(await ended.promise)).toBe("CALL_ABORTED");
+    await abortMidway(edge, "outer.top");
+    expect(code(await ended)).toBe("CALL_ABORTED");
   });
 
   it("aborts when the gateway's HTTP client disconnects", async () => {

@@ -1,3 +1,5 @@
+import { redrawn } from "../progress.js";
+
 type Stream = Pick<NodeJS.WriteStream, "write" | "isTTY">;
 
 const WIDTH = 30;
@@ -18,21 +20,11 @@ export interface Bar {
  * ```
  */
 export function showBar(stream: Stream, state: () => { fraction: number; text: string }): Bar {
-  if (stream.isTTY !== true) return { stop() {} };
-  const draw = () => {
+  return redrawn(stream, () => {
     const { fraction, text } = state();
     const f = Math.min(1, Math.max(0, fraction));
     const full = Math.round(f * WIDTH);
     const percent = `${Math.floor(f * 100)}%`.padStart(4);
-    stream.write(`\r\x1b[2K[${"█".repeat(full)}${"░".repeat(WIDTH - full)}] ${percent}  ${text}`);
-  };
-  draw();
-  const timer = setInterval(draw, 100);
-  timer.unref();
-  return {
-    stop() {
-      clearInterval(timer);
-      stream.write("\r\x1b[2K");
-    },
-  };
+    return `[${"█".repeat(full)}${"░".repeat(WIDTH - full)}] ${percent}  ${text}`;
+  });
 }

@@ -1,10 +1,7 @@
 import { errorToPlain } from "../../errors/index.js";
-import { wantsColor } from "../output.js";
+import { paint, wantsColor } from "../output.js";
 
 type Stream = Pick<NodeJS.WriteStream, "write" | "isTTY">;
-
-const paint = (on: boolean, code: number) => (text: string) =>
-  on ? `\x1b[${code}m${text}\x1b[0m` : text;
 
 /**
  * Where the shell prints: results, tables and errors as text (the shell is for people, so never
