@@ -58,18 +58,9 @@ export class Output {
       this.value(json);
       return;
     }
-    const headers = Object.keys(columns);
     const cells = rows.map((row) => Object.values(columns).map((get) => cell(get(row))));
-    const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-    const line = (values: string[]) =>
-      values
-        .map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i]!)))
-        .join("  ")
-        .trimEnd();
-    const color = wantsColor(this.out);
-    const head = line(headers);
-    this.out.write(`${color ? `\x1b[1m${head}\x1b[0m` : head}\n`);
-    for (const c of cells) this.out.write(`${line(c)}\n`);
+    const bold = paint(wantsColor(this.out), 1);
+    for (const line of tableLines(Object.keys(columns), cells, bold)) this.out.write(`${line}\n`);
   }
 
   /** A short confirmation: `{ key: value }` as JSON, or a sentence on a terminal. */
@@ -134,7 +125,26 @@ export class Output {
   }
 }
 
-function isIssue(value: unknown): value is { path: (string | number)[]; message: string } {
+/**
+ * Lays out a table: the headers (through `head`, to style them) and the cells, each column padded
+ * to its widest value, two spaces apart.
+ */
+export function tableLines(
+  headers: readonly string[],
+  cells: readonly string[][],
+  head: (t: string) => string = (t) => t,
+): string[] {
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (values: readonly string[]) =>
+    values
+      .map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  return [head(line(headers)), ...cells.map(line)];
+}
+
+/** Whether `value` is a validation issue (`{ path, message }`). */
+export function isIssue(value: unknown): value is { path: (string | number)[]; message: string } {
   const v = value as { path?: unknown; message?: unknown } | null;
   return (
     typeof v === "object" && v !== null && Array.isArray(v.path) && typeof v.message === "string"

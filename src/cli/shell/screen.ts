@@ -1,5 +1,5 @@
 import { errorToPlain } from "../../errors/index.js";
-import { paint, wantsColor } from "../output.js";
+import { isIssue, paint, tableLines, wantsColor } from "../output.js";
 
 type Stream = Pick<NodeJS.WriteStream, "write" | "isTTY">;
 
@@ -82,28 +82,14 @@ export function formatTable<T>(
   head: (t: string) => string = (t) => t,
 ): string[] {
   if (rows.length === 0) return ["(none)"];
-  const headers = Object.keys(columns);
   const cells = rows.map((row) => Object.values(columns).map((get) => cell(get(row))));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (values: string[]) =>
-    values
-      .map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i]!)))
-      .join("  ")
-      .trimEnd();
-  return [head(line(headers)), ...cells.map(line)];
+  return tableLines(Object.keys(columns), cells, head);
 }
 
 function cell(value: unknown): string {
   if (value === undefined || value === null || value === "") return "-";
   if (Array.isArray(value)) return value.length === 0 ? "-" : value.map(cell).join(", ");
   return String(value);
-}
-
-function isIssue(value: unknown): value is { path: (string | number)[]; message: string } {
-  const v = value as { path?: unknown; message?: unknown } | null;
-  return (
-    typeof v === "object" && v !== null && Array.isArray(v.path) && typeof v.message === "string"
-  );
 }
 
 /** Colours indented JSON: keys cyan, strings green, numbers yellow, true/false/null bold. */
