@@ -15,6 +15,9 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     testTimeout: 20_000,
     hookTimeout: 30_000,
+    // Most files wait on brokers, servers and child processes rather than the CPU: two workers
+    // on a two-core machine (Vitest's default there is one) about halve the run.
+    maxWorkers: 2,
     // `npm run coverage` (and CI): V8 coverage of src/ by the tests that run in-process; code run
     // only in child processes (the CLI's own process, forked instances) is not counted.
     coverage: {

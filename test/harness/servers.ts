@@ -59,12 +59,31 @@ export async function requireServer(kind: SharedServer): Promise<void> {
   );
 }
 
-/** A port nothing listens on right now (bound and released by this process). */
+/**
+ * Ports handed out by {@link freePort}: below the kernel's ephemeral range (32768 and up on
+ * Linux), so an outgoing connection never takes one between the test picking it and a server
+ * binding it, and a slice of its own for each Vitest worker, so two files running at once never
+ * pick the same one.
+ */
+const PORTS = { from: 20_000, slice: 3_000 };
+let nextPort = -1;
+
+/** A port nothing listens on right now (checked by binding it), not handed out before by this process. */
 export async function freePort(): Promise<number> {
+  const worker = Math.max(0, Number(process.env.VITEST_POOL_ID ?? 1) - 1) % 4;
+  const base = PORTS.from + worker * PORTS.slice;
+  if (nextPort < 0) nextPort = Math.floor(Math.random() * PORTS.slice);
+  for (let tries = 0; tries < PORTS.slice; tries++) {
+    const port = base + (nextPort++ % PORTS.slice);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port in ${base}–${base + PORTS.slice - 1}`);
+}
+
+function bindable(port: number): Promise<boolean> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no free port");
-  return address.port;
+  return new Promise((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
 }

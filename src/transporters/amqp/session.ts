@@ -98,7 +98,7 @@ export class AmqpSession {
       await node.assertQueue(queue, { exclusive: true, autoDelete: true, durable: false });
       const s = new AmqpSession(model, pub, node, queue, options, hooks);
       session = s;
-      for (const ch of [pub, node]) ch.on("close", () => s.#fail(new Error("AMQP channel closed")));
+      for (const ch of [pub, node]) ch.on("close", () => s.#channelClosed("AMQP channel closed"));
       await node.consume(queue, (msg) => s.#onPrivate(msg), { noAck: true, exclusive: true });
       return s;
     } catch (err) {
@@ -144,7 +144,7 @@ export class AmqpSession {
       throw err;
     }
     // Watched only once consuming: a failed declare closes the channel, which is not a loss.
-    ch.on("close", () => this.#fail(new Error(`AMQP channel of queue '${queue}' closed`)));
+    ch.on("close", () => this.#channelClosed(`AMQP channel of queue '${queue}' closed`));
     this.#groups.push(ch);
   }
 
@@ -164,7 +164,7 @@ export class AmqpSession {
    * that stops watching, to call before closing `ch` on purpose.
    */
   watch(ch: Channel, what: string): () => void {
-    const lost = () => this.#fail(new Error(`AMQP channel of ${what} closed`));
+    const lost = () => this.#channelClosed(`AMQP channel of ${what} closed`);
     ch.once("close", lost);
     return () => ch.off("close", lost);
   }
@@ -243,6 +243,16 @@ export class AmqpSession {
     const result = this.hooks.deliver(msg.fields.routingKey, msg.content);
     if (isThenable(result)) result.then(ack, ack);
     else ack();
+  }
+
+  /**
+   * A channel closed unexpectedly: a loss of the session. Reported a tick later, because when
+   * the server closes the whole connection amqplib closes its channels first and reports the
+   * connection's close (with the server's reason, e.g. `541 INTERNAL_ERROR`) right after: that
+   * reason is the one worth logging.
+   */
+  #channelClosed(reason: string): void {
+    process.nextTick(() => this.#fail(new Error(reason)));
   }
 
   #fail(err: unknown): void {

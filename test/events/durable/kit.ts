@@ -63,7 +63,8 @@ export function durableNodes(
     const broker = new ServiceBroker({
       nodeID: `n${++seq}-${process.pid}`,
       namespace,
-      logger: false,
+      // DEBUG_DURABLE=1 shows the nodes' logs (e.g. why a connection was lost).
+      logger: process.env.DEBUG_DURABLE ? { level: "debug" } : false,
       transporter: transporter(),
       ...options,
     });
@@ -80,6 +81,19 @@ export function durableNodes(
 }
 
 /** Waits until `broker` has no handler running (its acks are sent). */
+/**
+ * Starts nodes at once, as a cluster comes up, and waits until each is connected to the message
+ * broker. RabbitMQ before 4.1 closes a connection (541 INTERNAL_ERROR) whose consume races
+ * another connection's first declaration of the same quorum queue (rabbitmq-server#13625); the
+ * node reconnects and resumes by itself, but an emit in between fails fast, by design.
+ */
+export async function startTogether(...brokers: ServiceBroker[]): Promise<void> {
+  await Promise.all(brokers.map((b) => b.start()));
+  await until(() => brokers.every((b) => b.health().transporter?.connected !== false), {
+    message: "every node connected to the message broker",
+  });
+}
+
 export const settled = (broker: ServiceBroker) =>
   until(() => broker.health().inFlight === 0, { timeout: 15_000, message: "the acks" });
 

@@ -12,7 +12,7 @@ import {
   until,
 } from "../../harness/index.js";
 import { faultScenarios } from "./faults.js";
-import { durableNodes, type Log, recorder, settled } from "./kit.js";
+import { durableNodes, type Log, recorder, settled, startTogether } from "./kit.js";
 import { killVictims, spawnVictim, type Victim } from "./victim.js";
 
 /** A message broker of the test's own, to take down and bring back under load. */
@@ -159,7 +159,7 @@ export function runDurableConformance(target: DurableTarget): void {
       const b = node(ns, [recorder("email", "user.created", log, "email-b")]);
       const c = node(ns, [recorder("audit", "user.created", log, "audit")]);
       const emitter = node(ns);
-      await Promise.all([a.start(), b.start(), c.start(), emitter.start()]);
+      await startTogether(a, b, c, emitter);
       const total = 40;
       await Promise.all(
         Array.from({ length: total }, (_, i) =>
@@ -182,7 +182,7 @@ export function runDurableConformance(target: DurableTarget): void {
       const cache = (tag: string) =>
         recorder("cache", "cache.flush", log, tag, { kind: "broadcast" as const });
       const [a, b] = [node(ns, [cache("a")]), node(ns, [cache("b")])];
-      await Promise.all([a.start(), b.start()]);
+      await startTogether(a, b);
       for (let i = 0; i < 3; i++) await a.emit("cache.flush", { i }, { durable: true });
       await until(() => log.length === 6, { message: "six deliveries" });
       for (const tag of ["a", "b"]) {
@@ -196,7 +196,7 @@ export function runDurableConformance(target: DurableTarget): void {
       const svc = (name: string, tag: string) =>
         recorder(name, "stock.audit", log, tag, { kind: "single" as const });
       const [a, b] = [node(ns, [svc("mail", "a"), svc("sms", "a")]), node(ns, [svc("mail", "b")])];
-      await Promise.all([a.start(), b.start()]);
+      await startTogether(a, b);
       for (let i = 0; i < 6; i++) await a.emit("stock.audit", { i }, { durable: true });
       await until(() => log.length === 6, { message: "six deliveries" });
       await Promise.all([a, b].map(settled));
