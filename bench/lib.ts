@@ -43,10 +43,14 @@ async function runFor(op: () => Promise<unknown>, inFlight: number, ms: number):
   return count;
 }
 
-/** Writes results next to the other benchmarks' and prints a table. */
+/**
+ * Writes results next to the other benchmarks' (or into `BENCH_RESULTS_DIR`, so a trial run
+ * leaves the published results alone) and prints a table.
+ */
 export function report(bench: string, rows: Row[], extra: Record<string, unknown> = {}): void {
   const here = dirname(fileURLToPath(import.meta.url));
-  const file = join(here, "results", `${bench}.json`);
+  const dir = process.env.BENCH_RESULTS_DIR || join(here, "results");
+  const file = join(dir, `${bench}.json`);
   mkdirSync(dirname(file), { recursive: true });
   const meta = {
     bench,

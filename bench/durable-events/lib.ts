@@ -1,5 +1,8 @@
 // What the durable-event benchmarks share: bounded publishing, counting acks, interleaved rounds
-// with medians, and the report with moleculer-channels' published figure beside the measured ones.
+// with medians and their spread, and the report with what each contender does per message and
+// where and on what the numbers were taken.
+import { execFileSync } from "node:child_process";
+import { arch, cpus, platform, release, totalmem } from "node:os";
 import { type Row, report } from "../lib.js";
 
 /** Messages per round (`BENCH_N`, default 20 000). */
@@ -23,8 +26,15 @@ export async function publishAll(
   await Promise.all(Array.from({ length: IN_FLIGHT }, loop));
 }
 
-/** A promise that resolves when `done()` has been called n times, with the time of the last. */
-export function counter(n: number): { done: () => void; all: Promise<number> } {
+/**
+ * A promise that resolves when `done()` has been called n times, with the time of the last;
+ * `count()` tells how many calls there were, to check afterwards that there were no more.
+ */
+export function counter(n: number): {
+  done: () => void;
+  count: () => number;
+  all: Promise<number>;
+} {
   let count = 0;
   let resolve!: (at: number) => void;
   const all = new Promise<number>((r) => {
@@ -34,50 +44,60 @@ export function counter(n: number): { done: () => void; all: Promise<number> } {
     done: () => {
       if (++count === n) resolve(performance.now());
     },
+    count: () => count,
     all,
   };
 }
 
 /** One contender: `run(round, n)` delivers n messages end to end and returns messages/s. */
-export type Contender = readonly [
-  label: string,
-  run: (round: string, n: number) => Promise<number>,
-];
+export interface Contender {
+  readonly label: string;
+  /** What it does per message (confirms, acks, retention, storage), for judging fairness. */
+  readonly perMessage: string;
+  readonly run: (round: string, n: number) => Promise<number>;
+}
 
 /** The benchmark's identity and what goes in its report besides the measured rows. */
 export interface Comparison {
   bench: string;
   /** The Flotilla contender's label: ratios are Flotilla ÷ each other row. */
   flotilla: string;
-  /** moleculer-channels' published figure (i7, 100 in flight) and the adapter's name. */
-  moleculer: { label: string; published: number };
   extra: Record<string, unknown>;
+}
+
+/** A measured row: the median of the rounds, with the slowest and fastest round beside it. */
+interface SpreadRow extends Row {
+  min: number;
+  max: number;
 }
 
 /**
  * Warms every contender up once (JIT, the server's queues or files), then runs rounds that
- * interleave them, so a burst of noise on a shared machine decides nothing; reports medians.
+ * interleave them, so a burst of noise on a shared machine decides nothing; reports medians with
+ * their spread (min–max over the rounds).
  */
 export async function compare(contenders: readonly Contender[], c: Comparison): Promise<void> {
   const samples: Record<string, number[]> = Object.fromEntries(
-    contenders.map(([label]) => [label, []]),
+    contenders.map(({ label }) => [label, []]),
   );
-  for (const [, run] of contenders) await run("warm-up", Math.min(N, 5_000));
+  for (const { run } of contenders) await run("warm-up", Math.min(N, 5_000));
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [label, run] of contenders) {
+    for (const { label, run } of contenders) {
       const opsPerSec = await run(String(r), N);
       samples[label]?.push(opsPerSec);
       console.log(`  round ${r + 1}: ${label.padEnd(48)} ${opsPerSec} msg/s`);
     }
   }
-  const installed = await moleculerChannelsInstalled();
-  if (installed) console.log("  @moleculer/channels is installed, but no run is wired here yet.");
-  const rows: Row[] = contenders.map(([label]) => ({
-    name: label,
-    inFlight: IN_FLIGHT,
-    opsPerSec: median(samples[label] ?? []),
-  }));
-  rows.push({ name: c.moleculer.label, inFlight: IN_FLIGHT, opsPerSec: c.moleculer.published });
+  const rows: SpreadRow[] = contenders.map(({ label }) => {
+    const xs = samples[label] ?? [];
+    return {
+      name: label,
+      inFlight: IN_FLIGHT,
+      opsPerSec: median(xs),
+      min: xs.length === 0 ? 0 : Math.min(...xs),
+      max: xs.length === 0 ? 0 : Math.max(...xs),
+    };
+  });
   const flotilla = rows.find((r) => r.name === c.flotilla)?.opsPerSec ?? 0;
   const ratios = Object.fromEntries(
     rows
@@ -85,37 +105,56 @@ export async function compare(contenders: readonly Contender[], c: Comparison): 
       .map((r) => [r.name, +(flotilla / r.opsPerSec).toFixed(2)]),
   );
   report(c.bench, rows, {
+    meta: runMeta(),
     messages: N,
     rounds: ROUNDS,
     ...c.extra,
+    perMessage: Object.fromEntries(contenders.map(({ label, perMessage }) => [label, perMessage])),
     samples,
     flotillaVs: ratios,
-    moleculerChannels: {
-      run: false,
-      installed,
-      reason: "@moleculer/channels is not a dependency of this project",
-      published: {
-        opsPerSec: c.moleculer.published,
-        machine: "i7",
-        inFlight: IN_FLIGHT,
-        source: "its README",
-      },
-    },
   });
+  console.log(`median (min–max) over ${ROUNDS} round(s) of ${N} messages:`);
+  for (const row of rows) {
+    const spread = `${fmt(row.min)}–${fmt(row.max)}`;
+    console.log(`  ${row.name.padEnd(48)} ${fmt(row.opsPerSec).padStart(8)} (${spread}) msg/s`);
+  }
+}
+
+/**
+ * Where and on what the numbers were taken: the machine, Node's version and the commit (with
+ * whether the work tree differed from it), so a results file says what it measured.
+ */
+export function runMeta(): Record<string, unknown> {
+  return {
+    machine: {
+      cpu: cpus()[0]?.model ?? "unknown",
+      cores: cpus().length,
+      memoryGiB: +(totalmem() / 2 ** 30).toFixed(1),
+      os: `${platform()} ${release()} ${arch()}`,
+    },
+    node: process.version,
+    commit: git("rev-parse", "HEAD") ?? "unknown",
+    // --no-optional-locks: reading the status must not write the index another process may hold.
+    uncommittedChanges: (git("--no-optional-locks", "status", "--porcelain") ?? "") !== "",
+  };
+}
+
+function git(...args: string[]): string | undefined {
+  try {
+    return execFileSync("git", args, {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function fmt(x: number): string {
+  return x.toLocaleString("en-US");
 }
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? 0 : (s[Math.floor((s.length - 1) / 2)] ?? 0);
-}
-
-/** Whether moleculer-channels is installed (it is optional and has no types here). */
-async function moleculerChannelsInstalled(): Promise<boolean> {
-  try {
-    const name = "@moleculer/channels";
-    await import(name);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,20 +1,34 @@
 // Durable events on Redis Streams: publish-with-confirm to consume-with-ack throughput, end to
 // end (first publish to last ack), N messages with up to 100 publishes in flight and up to 100
-// messages in hand, publisher and consumer in this process on connections of their own:
-//   (a) raw ioredis: XADD (the reply is the confirm), XREADGROUP BLOCK on a connection of its
-//       own, XACK per message on a third (the floor); plain, and with each burst of commands
-//       corked into one socket write, as redis:// does;
-//   (b) Flotilla durable events on redis:// (an emitter node and a consumer node);
-//   (c) moleculer-channels' Redis adapter, when installed (it is not here: its published figure
-//       is reported instead, marked as not run).
+// messages in hand, publisher and consumer in this process on connections of their own. The
+// shared Redis has no persistence (no AOF, no RDB): the same for every contender. What each
+// contender does per message (also in the results' `perMessage`):
+//   (a) raw ioredis, the floor: XADD NOMKSTREAM with an id (UUID) and the JSON (the reply is the
+//       confirm); XREADGROUP COUNT (100 − in hand) BLOCK on a connection of its own, XACK per
+//       message on a third, not waiting for one XACK before the next. Plain, and with each burst
+//       of commands corked into one socket write, as redis:// does;
+//   (b) Flotilla durable events on redis:// (an emitter node and a consumer node, concurrency
+//       100): XADD NOMKSTREAM with an id and the data, `emit` resolving on its reply; a group
+//       member reading with XREADGROUP (the stream and its retry stream) on a connection of its
+//       own, XACK after the handler;
+//   (c) moleculer-channels' Redis adapter (two Moleculer brokers): XADD with the JSON only (no
+//       id field; the adapter has no message id), `sendToChannel` resolving on its reply;
+//       XREADGROUP BLOCK COUNT (100 − in hand, maxInFlight) on a connection per subscription,
+//       the handlers of a batch run together, then their XACKs are sent one after another, each
+//       awaited, on the consumer broker's publishing connection. What differs: those serial
+//       XACKs; a new read waits 10 ms when 100 are in hand; and its background XAUTOCLAIM every
+//       100 ms and XPENDING every second (both find nothing here).
+// Each round makes fresh stream keys (named after the pid and round) and deletes them.
 // Run: node --import tsx bench/durable-events/redis.ts   (results in bench/results/durable-events-redis.json)
 // Needs Redis on 127.0.0.1:6379. BENCH_N: messages per round (default 20000); BENCH_ROUNDS:
-// interleaved rounds, each row reports its median (default 5).
+// interleaved rounds, each row reports its median and min–max (default 5); BENCH_RESULTS_DIR:
+// where the results file goes instead (for trial runs).
 import { randomUUID } from "node:crypto";
 import { defineService, ServiceBroker } from "flotilla";
 import { Redis } from "ioredis";
 import { deleteRedisNamespace } from "../../test/events/durable/servers.js";
 import { compare, counter, payload, publishAll } from "./lib.js";
+import { CHANNEL, type ChannelsBroker, GROUP, runChannels } from "./moleculer-channels.js";
 
 const PORT = Number(process.env.REDIS_PORT ?? 6379);
 const URL_ = `redis://127.0.0.1:${PORT}`;
@@ -23,9 +37,7 @@ const IN_HAND = 100;
 const RAW = "raw ioredis (XADD, XREADGROUP + XACK)";
 const RAW_CORKED = "raw ioredis, writes coalesced";
 const FLOTILLA = "flotilla durable events, redis://";
-const MOLECULER = "moleculer-channels Redis (published, i7; not run)";
-/** moleculer-channels' published benchmark (quoted in issue 5): Redis adapter, 100 in flight, i7. */
-const MOLECULER_PUBLISHED = 4_000;
+const MOLECULER = "moleculer-channels Redis Streams";
 
 function connect(): Redis {
   return new Redis({ host: "127.0.0.1", port: PORT, maxRetriesPerRequest: 0 });
@@ -140,20 +152,97 @@ async function flotilla(round: string, n: number): Promise<number> {
   }
 }
 
+/**
+ * (c) moleculer-channels: `sendToChannel` on one broker, a `channels` handler on the other. Its
+ * acks are counted as their XACK replies arrive on the consumer adapter's publishing connection.
+ */
+async function moleculer(round: string, n: number): Promise<number> {
+  const namespace = `bench-mc-${process.pid}-${round}`;
+  // The adapter's stream key: the channel prefixed with the namespace.
+  const key = `${namespace}.${CHANNEL}`;
+  return runChannels(
+    {
+      namespace,
+      adapter: { type: "Redis", options: { maxInFlight: IN_HAND, redis: { url: URL_ } } },
+      wire: async (publisher, consumer, acked) => {
+        countAcks(consumer, acked);
+        return { publish: () => publisher.sendToChannel(CHANNEL, payload) };
+      },
+      check: (count) =>
+        withRedis(async (redis) => {
+          const stored = await redis.xlen(key);
+          const [pending] = (await redis.xpending(key, GROUP)) as [number, ...unknown[]];
+          if (stored !== count || pending !== 0) {
+            throw new Error(
+              `moleculer-channels Redis: ${stored} of ${count} stored, ${pending} not acked`,
+            );
+          }
+        }),
+      cleanup: () =>
+        withRedis(async (redis) => {
+          await redis.del(key);
+        }),
+    },
+    n,
+  );
+}
+
+/** Counts the consumer adapter's XACKs (sent on its client named "Pub") as Redis answers them. */
+function countAcks(consumer: ChannelsBroker, acked: () => void): void {
+  const { clients } = consumer.channelAdapter as { clients: Map<string, Redis> };
+  const pub = clients.get("Pub");
+  if (pub === undefined) throw new Error("moleculer-channels Redis: no publishing client");
+  const xack = pub.xack.bind(pub);
+  pub.xack = ((...args: Parameters<Redis["xack"]>) => {
+    const reply = xack(...args);
+    reply.then(acked, () => undefined);
+    return reply;
+  }) as Redis["xack"];
+}
+
+/** Runs `work` with a client of its own (checks and cleanup, outside the timing). */
+async function withRedis(work: (redis: Redis) => Promise<void>): Promise<void> {
+  const redis = connect();
+  try {
+    await work(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 await compare(
   [
-    [RAW, (round, n) => raw(round, n, false)],
-    [RAW_CORKED, (round, n) => raw(round, n, true)],
-    [FLOTILLA, flotilla],
+    {
+      label: RAW,
+      perMessage:
+        "XADD NOMKSTREAM id + data, awaits the reply; XREADGROUP COUNT ≤100 BLOCK on its own connection; XACK per message on a third connection, pipelined",
+      run: (round, n) => raw(round, n, false),
+    },
+    {
+      label: RAW_CORKED,
+      perMessage: "as the raw ioredis row, with each burst of commands in one socket write",
+      run: (round, n) => raw(round, n, true),
+    },
+    {
+      label: FLOTILLA,
+      perMessage:
+        "emit: XADD NOMKSTREAM id + data, awaits the reply; consume: XREADGROUP (stream + retry stream) on its own connection, concurrency 100, XACK after the handler",
+      run: flotilla,
+    },
+    {
+      label: MOLECULER,
+      perMessage:
+        "sendToChannel: XADD payload (no id), awaits the reply; consume: XREADGROUP BLOCK COUNT ≤100 (maxInFlight) on its own connection, a batch's handlers together, then one awaited XACK after another; XAUTOCLAIM every 100 ms, XPENDING every 1 s in the background",
+      run: moleculer,
+    },
   ],
   {
     bench: "durable-events-redis",
     flotilla: FLOTILLA,
-    moleculer: { label: MOLECULER, published: MOLECULER_PUBLISHED },
     extra: {
       inHand: IN_HAND,
       setup:
-        "publisher and consumer in one process, each on its own connections; Redis 7 on the same machine (no persistence: the shared server); end to end from the first publish to the last ack; each row the median of interleaved rounds",
+        "publisher and consumer in one process, each on its own connections; Redis 7 on the same machine (no persistence: the shared server); end to end from the first publish to the last ack; each row the median of interleaved rounds with min and max beside it",
     },
   },
 );
