@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "../../observability/logger.js";
 import { optionalDependency } from "../../util/optional.js";
+import { FLUSH_EVERY } from "../batching.js";
 import type { DurableStreams } from "../durable.js";
 import { connectFailed, notConnected, publishFailed } from "../errors.js";
 import type { Transporter, TransporterCapabilities, TransporterContext } from "../transporter.js";
@@ -29,6 +30,8 @@ interface Run {
   started: boolean;
   /** The publisher's socket holds its writes until the current microtasks are done. */
   corked: boolean;
+  /** Publishes written since the socket was corked. */
+  queued: number;
   /** Counts the subscriber's reconnects, so a late resubscribe of an earlier one is ignored. */
   generation: number;
   /** The subscriptions of the first connection, awaited by connect(). */
@@ -86,6 +89,7 @@ export class RedisTransporter implements Transporter {
       up: false,
       started: false,
       corked: false,
+      queued: 0,
       generation: 0,
       ready: undefined,
     };
@@ -154,15 +158,23 @@ export class RedisTransporter implements Transporter {
       // is over sends every publish of the burst in one write (as the NATS client does): at 64
       // calls in flight about 2.5x the throughput of a write per command, and no wait for one.
       // (ioredis' own autopipelining batches too, but waits for setImmediate: slower alone.)
+      // A long burst is flushed every FLUSH_EVERY publishes, so the server starts on it sooner.
       const { stream } = run.pub;
       run.corked = true;
       stream.cork();
       queueMicrotask(() => {
         run.corked = false;
+        run.queued = 0;
         stream.uncork();
       });
     }
-    return run.pub.publish(topic, bytes).then(ignore, (err: unknown) => {
+    const sent = run.pub.publish(topic, bytes);
+    if (++run.queued >= FLUSH_EVERY) {
+      run.queued = 0;
+      run.pub.stream.uncork();
+      run.pub.stream.cork();
+    }
+    return sent.then(ignore, (err: unknown) => {
       throw publishFailed("redis", err);
     });
   }

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import { LogLimiter } from "../../observability/log-limiter.js";
 import type { Logger } from "../../observability/logger.js";
+import { FLUSH_EVERY } from "../batching.js";
 import { encodePing, type Frame, FrameDecoder, FrameError, type Hello } from "./frames.js";
 
 /** One limiter per transporter's logger: bad frames cost a line per address and minute. */
@@ -78,8 +79,9 @@ const PRE_HANDSHAKE_FRAME = 256 * 1024;
 const PRE_HANDSHAKE_TOTAL = 4 * 1024 * 1024;
 
 /**
- * One socket to a peer: frames in (through a {@link FrameDecoder}), frames out batched per tick
- * (cork, then uncork on the next tick, so a burst of small frames is one `writev`). Any error,
+ * One socket to a peer: frames in (through a {@link FrameDecoder}), frames out batched (cork,
+ * then uncork on the next tick or after {@link FLUSH_EVERY} frames, so a burst of small frames
+ * is a few `writev`s). Any error,
  * bad frame or handler failure drops this connection and nothing else.
  */
 export class Connection {
@@ -99,6 +101,8 @@ export class Connection {
   readonly label: string;
   private readonly decoder: FrameDecoder;
   private corked = false;
+  /** Frames written since the socket was corked. */
+  private queued = 0;
   private drain: Promise<void> | undefined;
   private stalled = false;
   private readonly pings = new Map<number, () => void>();
@@ -184,11 +188,17 @@ export class Connection {
       socket.cork();
       process.nextTick(() => {
         this.corked = false;
+        this.queued = 0;
         socket.uncork();
       });
     }
     let ok = socket.write(frame);
     if (payload !== undefined && payload.length > 0) ok = socket.write(payload);
+    if (++this.queued >= FLUSH_EVERY) {
+      this.queued = 0;
+      socket.uncork();
+      socket.cork();
+    }
     // A peer that stops reading must not make us hold its backlog without bound.
     if (socket.writableLength > this.limits.maxBufferedBytes) {
       this.logger.warn(
