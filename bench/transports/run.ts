@@ -2,7 +2,7 @@
 // the raw client (the floor), Flotilla, Moleculer and NestJS on tcp, NATS, Redis and RabbitMQ.
 // Run: node --import tsx bench/transports/run.ts        (about 25–30 minutes on 2 cores)
 //      node --import tsx bench/transports/run.ts --report   (reprints the tables from the results)
-// Knobs (BENCH_*) and the method: bench/README.md (drafted in bench/transports/README-draft.md).
+// Knobs (BENCH_*) and the method: bench/README.md.
 // Results: bench/results/transports.json (BENCH_RESULTS), charts: bench/results/charts/.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
