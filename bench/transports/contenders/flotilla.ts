@@ -8,8 +8,8 @@
 //   nats   nats://127.0.0.1:4222      redis  redis://127.0.0.1:6379
 //   amqp   amqp://guest:guest@127.0.0.1:5672
 import type { ServiceBroker as FlotillaBroker } from "flotilla";
-import type { BenchClient, Contender, Endpoint } from "../contract.js";
-import { ADD_PARAMS, BROKER_URLS, randomSuffix } from "./shared.js";
+import type { Contender, Endpoint } from "../contract.js";
+import { BROKER_URLS, brokerContender, randomSuffix } from "./shared.js";
 
 function transporterUrl(at: Endpoint, side: "server" | "client"): string {
   if (at.transport !== "tcp") return BROKER_URLS[at.transport];
@@ -44,22 +44,4 @@ async function startBroker(at: Endpoint, side: "server" | "client"): Promise<Flo
   return broker;
 }
 
-export const flotilla: Contender = {
-  kind: "flotilla",
-  supports: () => true,
-  serve: async (at) => {
-    const broker = await startBroker(at, "server");
-    return { close: () => broker.stop() };
-  },
-  client: async (at): Promise<BenchClient> => {
-    const broker = await startBroker(at, "client");
-    // Both services must be in this node's registry before the first call is routed.
-    await broker.waitForServices(["math", "bench"], 10_000);
-    return {
-      add: () => broker.call("math.add", ADD_PARAMS),
-      // Typed for object params; a string payload travels as params all the same.
-      echo: (payload) => broker.call("bench.echo", payload as Record<string, unknown>),
-      close: () => broker.stop(),
-    };
-  },
-};
+export const flotilla: Contender = brokerContender("flotilla", startBroker);

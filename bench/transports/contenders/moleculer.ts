@@ -6,8 +6,8 @@
 //   nats   nats://127.0.0.1:4222 (the `nats` 2.x client)   redis  redis://127.0.0.1:6379 (ioredis)
 //   amqp   amqplib, tuned as below
 import type { BrokerOptions, ServiceBroker } from "moleculer";
-import type { BenchClient, Contender, Endpoint } from "../contract.js";
-import { ADD_PARAMS, BROKER_URLS } from "./shared.js";
+import type { Contender, Endpoint } from "../contract.js";
+import { BROKER_URLS, brokerContender } from "./shared.js";
 
 const SERVER = "m-server";
 /** Its TCP transporter drops packets over 1 MiB by default; 16 MiB as Flotilla's default. */
@@ -77,20 +77,4 @@ async function startBroker(at: Endpoint, side: "server" | "client"): Promise<Ser
   return broker;
 }
 
-export const moleculer: Contender = {
-  kind: "moleculer",
-  supports: () => true,
-  serve: async (at) => {
-    const broker = await startBroker(at, "server");
-    return { close: () => broker.stop() };
-  },
-  client: async (at): Promise<BenchClient> => {
-    const broker = await startBroker(at, "client");
-    await broker.waitForServices(["math", "bench"], 10_000);
-    return {
-      add: () => broker.call("math.add", ADD_PARAMS),
-      echo: (payload) => broker.call("bench.echo", payload as object),
-      close: () => broker.stop(),
-    };
-  },
-};
+export const moleculer: Contender = brokerContender("moleculer", startBroker);

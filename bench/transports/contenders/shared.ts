@@ -1,6 +1,6 @@
 // What every contender shares: the two operations the servers answer, the params of the measured
 // call, the broker URLs, and the byte codecs the raw clients put on the wire.
-import type { Codec, Transport } from "../contract.js";
+import type { BenchClient, Codec, Contender, Endpoint, Kind, Transport } from "../contract.js";
 
 /** The params of every measured `math.add` call. */
 export const ADD_PARAMS = { a: 1, b: 2 };
@@ -83,4 +83,39 @@ export class PendingCalls<Id> {
     for (const call of this.#waiting.values()) call.reject(new Error(reason));
     this.#waiting.clear();
   }
+}
+
+/** What the framework contenders need of a broker (Flotilla's and Moleculer's alike). */
+export interface BenchBroker {
+  call(action: string, params: never): Promise<unknown>;
+  waitForServices(names: string[], timeout: number): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A framework contender: a broker per side, started by `start` (the server side with `math` and
+ * `bench`); the client waits until both services are in its registry before the first call.
+ */
+export function brokerContender(
+  kind: Kind,
+  start: (at: Endpoint, side: "server" | "client") => Promise<BenchBroker>,
+): Contender {
+  return {
+    kind,
+    supports: () => true,
+    serve: async (at) => {
+      const broker = await start(at, "server");
+      return { close: () => broker.stop() };
+    },
+    client: async (at): Promise<BenchClient> => {
+      const broker = await start(at, "client");
+      await broker.waitForServices(["math", "bench"], 10_000);
+      return {
+        add: () => broker.call("math.add", ADD_PARAMS as never),
+        // A string payload travels as params all the same.
+        echo: (payload) => broker.call("bench.echo", payload as never),
+        close: () => broker.stop(),
+      };
+    },
+  };
 }
