@@ -33,6 +33,8 @@ const text = (x: number, y: number, s: string, attrs = "") =>
   `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${esc(s)}</text>`;
 const svg = (w: number, h: number, body: string[]) =>
   `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" ${FONT} font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n${body.join("\n")}\n</svg>\n`;
+/** The title of a chart, top left. */
+const heading = (s: string) => text(70, 28, s, `font-size="16" font-weight="bold"`);
 
 /** 12345 → "12.3k": short labels that fit above a bar. */
 const compact = (x: number): string =>
@@ -145,14 +147,7 @@ function throughputChart(r: Results): string {
     groups.some((t) => statAt(r.throughput, t, k, 1, "callsPerSec")),
   );
   const series = kindSeries(kinds);
-  const body = [
-    text(
-      70,
-      28,
-      "Remote call throughput (calls/s, median of rounds, whiskers min–max)",
-      `font-size="16" font-weight="bold"`,
-    ),
-  ];
+  const body = [heading("Remote call throughput (calls/s, median of rounds, whiskers min–max)")];
   [1, 64].forEach((n, i) => {
     const box = { x: 70, y: 80 + i * 320, w: 900, h: 240 };
     body.push(
@@ -266,12 +261,7 @@ function payloadChart(r: Results): string {
     light: codec === "msgpack",
   }));
   const body = [
-    text(
-      70,
-      28,
-      "Echo throughput by payload size (MB/s one way, median of rounds, whiskers min–max)",
-      `font-size="16" font-weight="bold"`,
-    ),
+    heading("Echo throughput by payload size (MB/s one way, median of rounds, whiskers min–max)"),
   ];
   PAYLOAD_SIZES.forEach((size, i) => {
     const n = size.inFlights.at(-1)!;
