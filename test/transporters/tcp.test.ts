@@ -12,7 +12,7 @@ import {
   type TcpOptions,
   TcpTransporter,
 } from "../../src/transporters/tcp/index.js";
-import { freePort } from "../harness/index.js";
+import { freePort, until } from "../harness/index.js";
 import { bytes, Probe, recordingLogger, silent } from "./helpers.js";
 import { runTransporterSuite } from "./suite.js";
 
@@ -52,8 +52,11 @@ describe("tcp transporter", () => {
   it("finds a peer through the rendezvous directory alone, and cleans up after itself", async () => {
     const a = await node("a");
     const b = await node("b");
-    // connect() waits for the handshakes with the peers found at start.
+    // connect() waits for the handshakes with the peers found at start. `a` watches the
+    // directory and may dial `b` at the same moment; its dial then wins (the smaller nodeID) and
+    // it files `b` when `b`'s ACK reaches it, a moment after `b` is done.
     expect(b.transporter.peers).toEqual(["a"]);
+    await until(() => a.transporter.peers.length > 0, { message: "a to file b" });
     expect(a.transporter.peers).toEqual(["b"]);
     expect((await readdir(nsDir())).sort()).toEqual(["a.json", "b.json"]);
     await b.transporter.disconnect();
