@@ -1,4 +1,5 @@
 import { ServiceBroker } from "../broker/broker.js";
+import { getInternals } from "../broker/internals.js";
 import type { ConfigBrokerOptions } from "./config/define.js";
 import { cliLogger } from "./logger.js";
 import { showProgress } from "./progress.js";
@@ -100,7 +101,9 @@ export async function settle(broker: ServiceBroker, max: number, what: string): 
       };
       const restart = () => {
         clearTimeout(quietTimer);
-        if (broker.registry.remote.nodes.size > 0) quietTimer = setTimeout(finish, quiet);
+        if (broker.registry.remote.nodes.size > 0 && introduced(broker)) {
+          quietTimer = setTimeout(finish, quiet);
+        }
       };
       const unwatch = broker.registry.watch(restart);
       const deadline = setTimeout(finish, max);
@@ -109,6 +112,21 @@ export async function settle(broker: ServiceBroker, max: number, what: string): 
   } finally {
     progress.stop();
   }
+}
+
+/**
+ * Whether every node this one has a session with (a transporter that knows its peers, `tcp://`)
+ * has introduced itself: under load one peer's INFO may come well after another's, and a quiet
+ * moment in between must not end the wait.
+ */
+function introduced(broker: ServiceBroker): boolean {
+  const transporter = getInternals(broker).transit()?.core.transporter as
+    | { peers?: unknown }
+    | undefined;
+  const peers = transporter?.peers;
+  if (!Array.isArray(peers)) return true;
+  const known = broker.registry.remote.nodes;
+  return peers.every((id) => known.has(id as string));
 }
 
 /** The nodes this client sees, for hints: `2 nodes (math-1, greeter-1)` or `no nodes`. */
