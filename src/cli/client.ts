@@ -120,13 +120,9 @@ export async function settle(broker: ServiceBroker, max: number, what: string): 
  * moment in between must not end the wait.
  */
 function introduced(broker: ServiceBroker): boolean {
-  const transporter = getInternals(broker).transit()?.core.transporter as
-    | { peers?: unknown }
-    | undefined;
-  const peers = transporter?.peers;
-  if (!Array.isArray(peers)) return true;
+  const peers = getInternals(broker).transit()?.core.transporter.peers ?? [];
   const known = broker.registry.remote.nodes;
-  return peers.every((id) => known.has(id as string));
+  return peers.every((id) => known.has(id));
 }
 
 /** The nodes this client sees, for hints: `2 nodes (math-1, greeter-1)` or `no nodes`. */

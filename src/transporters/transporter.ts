@@ -86,6 +86,8 @@ export interface TransporterContext {
  */
 export interface Transporter {
   readonly capabilities: TransporterCapabilities;
+  /** A peer-aware transporter that holds sessions: the nodeIDs it has one with right now. */
+  readonly peers?: readonly string[];
   /** Connects (and starts discovery of peers, where the transporter does that itself). */
   connect(context: TransporterContext): Promise<void>;
   /** Closes every connection gracefully (peers hear a goodbye); pending writes are flushed first. */
